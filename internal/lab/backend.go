@@ -1,0 +1,39 @@
+package lab
+
+import (
+	"context"
+	"time"
+)
+
+// Backend starts guests. The VM core (internal/vmm) implements it over QEMU;
+// until then Env.Backend is nil and every operation that needs a running guest
+// says so instead of pretending to succeed.
+type Backend interface {
+	// Start boots one guest and returns once its agent answers (or fails with
+	// the reason and the console tail). spec.OnExit must be called, from any
+	// goroutine, when the guest stops without the core asking it to.
+	Start(ctx context.Context, spec BootSpec) (Machine, error)
+}
+
+// BootSpec is everything a backend needs to boot a VM.
+type BootSpec struct {
+	Name    string // as the user wrote it
+	Path    string // `dc1/a` for VMs of sub-labs; unique in a file
+	Profile string
+	Opts    BootOpts // merged staged options; nil fields = profile defaults
+	// OnExit reports an unrequested stop: poweroff=true when the guest powered
+	// itself off (state shutdown), false when QEMU exited otherwise (dead).
+	OnExit func(poweroff bool)
+}
+
+// Machine is one running guest.
+type Machine interface {
+	Stop(ctx context.Context) error   // stop QEMU without guest help and reap it
+	Pause(ctx context.Context) error  // stop the vCPUs
+	Resume(ctx context.Context) error // continue the vCPUs
+	Reset(ctx context.Context) error  // hardware reset; returns once the agent answers
+	// PowerButton presses the ACPI button and waits up to timeout for the guest
+	// to power off; poweredOff=false means it did not (the core forces it off).
+	PowerButton(ctx context.Context, timeout time.Duration) (poweredOff bool, err error)
+	Wakeup(ctx context.Context) error // resume from S3; error when not suspended
+}

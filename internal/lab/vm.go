@@ -1,0 +1,269 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// VM error texts.
+const (
+	errFmtNoBackend     = "vm:%s: no VM backend yet (booting guests arrives with the VM core)"
+	errFmtBootFailed    = "vm:boot: vm `%s` failed to boot: %v"
+	errFmtVMOpFailed    = "vm:%s: vm `%s`: %v"
+	errPowerButtonForce = "vm:power_button: guest did not power off within 60s (forced off)"
+)
+
+// powerButtonTimeout is how long power_button waits for the guest (§5.3).
+const powerButtonTimeout = 60 * time.Second
+
+// VM is a declared virtual machine: its identity, staged boot options and
+// lifecycle state. Methods are safe for concurrent use; lifecycle operations on
+// one VM run one at a time.
+type VM struct {
+	name    string
+	profile string
+	lab     *Lab // the lab that created it: fixes its path and backend
+	backend Backend
+
+	opMu sync.Mutex // serialises lifecycle operations (may be held across backend calls)
+
+	mu      sync.Mutex // guards the fields below; never held across backend calls
+	state   State
+	opts    BootOpts
+	machine Machine
+	gen     uint64 // bumped per start and per requested stop; stale OnExit calls are ignored
+}
+
+func newVM(l *Lab, name, profile string, opts BootOpts) *VM {
+	return &VM{name: name, profile: profile, lab: l, backend: l.env.Backend, opts: opts, state: Created}
+}
+
+func (v *VM) memberKind() MemberKind { return KindVM }
+
+// Name is the VM's name as declared.
+func (v *VM) Name() string { return v.name }
+
+// Profile is the profile the VM boots from.
+func (v *VM) Profile() string { return v.profile }
+
+// Lab is the lab that created the VM (include adds memberships, not owners).
+func (v *VM) Lab() *Lab { return v.lab }
+
+// Path is the VM's name qualified by its sub-lab path (`dc1/a`); plain name in
+// the root and test scopes. It names the VM in events and console tails.
+func (v *VM) Path() string { return joinPath(v.lab.Path(), v.name) }
+
+// State is the current lifecycle state.
+func (v *VM) State() State {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.state
+}
+
+// Opts returns the staged boot options. The slices are fresh; pointed-to
+// scalars are shared and, like every BootOpts value, must not be modified.
+func (v *VM) Opts() BootOpts {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.opts.Merge(BootOpts{})
+}
+
+// CheckGuestOp returns the wrong-state error for guest operation `method`
+// (run, read_file, …) unless the VM is booted.
+func (v *VM) CheckGuestOp(method string) error {
+	_, err := transition(OpGuest, method, v.name, v.State())
+	return err
+}
+
+// check runs the transition for op without applying it.
+func (v *VM) check(op Op) (State, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return transition(op, string(op), v.name, v.state)
+}
+
+// Boot merges opts into the staged set and boots the guest. The merged set is
+// kept (§5.2: boot options persist). A backend failure leaves the VM dead.
+func (v *VM) Boot(ctx context.Context, opts BootOpts) error {
+	v.opMu.Lock()
+	defer v.opMu.Unlock()
+	if _, err := v.check(OpBoot); err != nil {
+		return err
+	}
+	v.mu.Lock()
+	v.opts = v.opts.Merge(opts)
+	spec := BootSpec{Name: v.name, Path: v.Path(), Profile: v.profile, Opts: v.opts.Merge(BootOpts{})}
+	v.gen++
+	gen := v.gen
+	v.mu.Unlock()
+
+	if v.backend == nil {
+		return fmt.Errorf(errFmtNoBackend, OpBoot)
+	}
+	spec.OnExit = func(poweroff bool) { v.exited(gen, poweroff) }
+	m, err := v.backend.Start(ctx, spec)
+
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if err != nil {
+		v.state = Dead
+		return fmt.Errorf(errFmtBootFailed, v.name, err)
+	}
+	if v.gen != gen {
+		// The guest exited before Start returned; exited() could not apply it
+		// yet, so it is dead now.
+		v.state = Dead
+		return fmt.Errorf(errFmtBootFailed, v.name, errors.New("guest exited during boot"))
+	}
+	v.machine = m
+	v.state = Booted
+	return nil
+}
+
+// exited applies an unrequested stop reported by the backend for start
+// generation gen.
+func (v *VM) exited(gen uint64, poweroff bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if gen != v.gen {
+		return // a stop the core asked for, or an older QEMU
+	}
+	v.gen++ // later reports of this generation are stale
+	if v.machine == nil {
+		return // still inside Boot; it sees the bumped generation
+	}
+	op := OpCrash
+	if poweroff {
+		op = OpPoweroff
+	}
+	if to, err := transition(op, string(op), v.name, v.state); err == nil {
+		v.state = to
+		v.machine = nil
+	}
+}
+
+// Pause stops the guest's vCPUs (booted → paused).
+func (v *VM) Pause(ctx context.Context) error {
+	return v.machineOp(ctx, OpPause, Machine.Pause)
+}
+
+// Resume continues a paused guest (paused → booted).
+func (v *VM) Resume(ctx context.Context) error {
+	return v.machineOp(ctx, OpResume, Machine.Resume)
+}
+
+// Reset is a hardware reset; the VM stays booted.
+func (v *VM) Reset(ctx context.Context) error {
+	return v.machineOp(ctx, OpReset, Machine.Reset)
+}
+
+// Wakeup resumes a suspended guest.
+func (v *VM) Wakeup(ctx context.Context) error {
+	return v.machineOp(ctx, OpWakeup, Machine.Wakeup)
+}
+
+// machineOp runs one state-checked call on the running machine and applies the
+// transition when it succeeds.
+func (v *VM) machineOp(ctx context.Context, op Op, call func(Machine, context.Context) error) error {
+	v.opMu.Lock()
+	defer v.opMu.Unlock()
+	to, err := v.check(op)
+	if err != nil {
+		return err
+	}
+	m := v.currentMachine()
+	if m == nil {
+		return fmt.Errorf(errFmtNoBackend, op)
+	}
+	if err := call(m, ctx); err != nil {
+		return fmt.Errorf(errFmtVMOpFailed, op, v.name, err)
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.machine == m { // the guest may have exited meanwhile; that state wins
+		v.state = to
+	}
+	return nil
+}
+
+func (v *VM) currentMachine() Machine {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.machine
+}
+
+// PowerButton presses the ACPI power button and waits up to 60 s; a guest that
+// does not power off is forced off. Either way the VM ends shutdown.
+func (v *VM) PowerButton(ctx context.Context) error {
+	v.opMu.Lock()
+	defer v.opMu.Unlock()
+	if _, err := v.check(OpPowerButton); err != nil {
+		return err
+	}
+	m := v.currentMachine()
+	if m == nil {
+		return fmt.Errorf(errFmtNoBackend, OpPowerButton)
+	}
+	v.mu.Lock()
+	v.gen++ // the exit is requested: OnExit must not call it dead
+	v.mu.Unlock()
+	off, err := m.PowerButton(ctx, powerButtonTimeout)
+	if err == nil && off {
+		v.setStopped()
+		return nil
+	}
+	stopErr := m.Stop(ctx)
+	v.setStopped()
+	if err != nil {
+		return fmt.Errorf(errFmtVMOpFailed, OpPowerButton, v.name, errors.Join(err, stopErr))
+	}
+	if stopErr != nil {
+		return fmt.Errorf("%s; stopping it failed: %w", errPowerButtonForce, stopErr)
+	}
+	return errors.New(errPowerButtonForce)
+}
+
+// Shutdown stops the guest without its help; from any state, idempotent.
+func (v *VM) Shutdown(ctx context.Context) error {
+	if err := v.stop(ctx, OpShutdown); err != nil {
+		return fmt.Errorf(errFmtVMOpFailed, OpShutdown, v.name, err)
+	}
+	return nil
+}
+
+// Close is the scope walker's hook: like Shutdown, and it reports a failure to
+// stop QEMU only to the walker (the Lua close() never raises).
+func (v *VM) Close(ctx context.Context) error {
+	if err := v.stop(ctx, OpClose); err != nil {
+		return fmt.Errorf("vm `%s`: %w", v.Path(), err)
+	}
+	return nil
+}
+
+func (v *VM) stop(ctx context.Context, op Op) error {
+	v.opMu.Lock()
+	defer v.opMu.Unlock()
+	if _, err := v.check(op); err != nil {
+		return err
+	}
+	v.mu.Lock()
+	m := v.machine
+	v.gen++
+	v.mu.Unlock()
+	var err error
+	if m != nil {
+		err = m.Stop(ctx)
+	}
+	v.setStopped()
+	return err
+}
+
+func (v *VM) setStopped() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.machine = nil
+	v.state = Shutdown
+}
