@@ -1,0 +1,208 @@
+package vmm
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Argv returns QEMU's full command line (argv[0] is the binary) for c. It is
+// pure: same Config, same argv, nothing touched on disk. Apply WithDefaults
+// first to get what Start runs.
+//
+// QEMU starts with -S (vCPUs stopped): Start attaches to the console socket
+// before the guest can print its first byte, then sends `cont`.
+func (c Config) Argv() []string {
+	a := []string{c.QEMU}
+	add := func(args ...string) { a = append(a, args...) }
+
+	if c.Name != "" {
+		add("-name", "guest="+optVal(c.Name))
+	}
+	add("-M", string(c.Machine))
+	add("-nodefaults", "-no-user-config", "-nographic")
+	if c.BIOS != "" {
+		add("-bios", c.BIOS)
+	}
+	switch c.Accel {
+	case AccelKVM:
+		add("-accel", "kvm", "-cpu", "host")
+	default:
+		add("-accel", "tcg", "-cpu", "max")
+	}
+
+	// Guest RAM lives in a file so a snapshot can copy it while the guest is
+	// stopped and a restore can map it copy-on-write (40 §5, fast path).
+	memMiB := c.Memory / mib
+	share := "on"
+	if c.RAMPrivate {
+		share = "off"
+	}
+	add("-m", fmt.Sprintf("%dM", memMiB),
+		"-object", fmt.Sprintf("memory-backend-file,id=mem,mem-path=%s,size=%dM,share=%s", optVal(c.RAMPath()), memMiB, share),
+		"-machine", "memory-backend=mem")
+	add("-smp", fmt.Sprint(c.CPUs))
+
+	if c.Kernel != "" {
+		add("-kernel", c.Kernel)
+	}
+	if c.Initrd != "" {
+		add("-initrd", c.Initrd)
+	}
+	if cmdline := c.KernelCmdline(); cmdline != "" {
+		add("-append", cmdline)
+	}
+
+	// ttyS0: a listening socket feeds the live console (read/write); the
+	// logfile keeps everything the guest printed, connected or not.
+	add("-chardev", fmt.Sprintf("socket,id=console,path=%s,server=on,wait=off,logfile=%s,logappend=on",
+		optVal(c.ConsoleSocket()), optVal(c.ConsoleLog())),
+		"-serial", "chardev:console")
+
+	add("-device", c.virtioDriver("serial")+",id=vserial0",
+		"-chardev", fmt.Sprintf("socket,id=agent,path=%s,server=on,wait=off", optVal(c.AgentSocket())),
+		"-device", "virtserialport,bus=vserial0.0,chardev=agent,name="+agentPortName)
+	if hasParam(c.Cmdline, consoleParamKey+"hvc") {
+		add("-chardev", fmt.Sprintf("file,id=hvc0,path=%s", optVal(c.HVCLog())),
+			"-device", "virtconsole,bus=vserial0.0,chardev=hvc0")
+	}
+
+	switch c.RNG {
+	case RNGServed:
+		add("-chardev", fmt.Sprintf("socket,id=rngsrc,path=%s,server=on,wait=off", optVal(c.RNGSocket())),
+			"-object", "rng-egd,id=rng0,chardev=rngsrc")
+	default:
+		add("-object", "rng-random,id=rng0,filename="+defaultRNGFile)
+	}
+	add("-device", c.virtioDriver("rng")+",rng=rng0")
+
+	// A panicking guest must stop, not silently reboot into a fresh state.
+	add("-device", "pvpanic", "-action", "panic=shutdown")
+
+	ports := c.rootPorts()
+	for i, p := range ports {
+		// chassis numbers must be unique per root port; 0 is reserved.
+		add("-device", fmt.Sprintf("pcie-root-port,id=%s,chassis=%d", p, i+1))
+	}
+	bus := func(i int) string {
+		if len(ports) == 0 {
+			return ""
+		}
+		return ports[i]
+	}
+	for i, n := range c.NICs {
+		add(nicArgs(n, c.virtioDriver("net"), bus(i))...)
+	}
+	for i, d := range c.Disks {
+		add(diskArgs(d, c.virtioDriver("blk"), bus(len(c.NICs)+i))...)
+	}
+
+	add("-qmp", fmt.Sprintf("unix:%s,server=on,wait=off", optVal(c.QMPSocket())))
+	add("-S")
+	if c.Incoming {
+		add("-incoming", "defer")
+	}
+	return a
+}
+
+// String renders the argv for logs and error messages (shell-like quoting
+// only where a value contains spaces).
+func (c Config) String() string {
+	argv := c.Argv()
+	out := make([]string, len(argv))
+	for i, s := range argv {
+		if s == "" || strings.ContainsAny(s, " \t\"'") {
+			s = fmt.Sprintf("%q", s)
+		}
+		out[i] = s
+	}
+	return strings.Join(out, " ")
+}
+
+// KernelCmdline is the cmdline passed with -append: the configured one with
+// console=ttyS0 appended when it names no console, since ttyS0 is what
+// Provium captures, and on microvm tsc_early_khz= when absent.
+func (c Config) KernelCmdline() string {
+	if c.Kernel == "" {
+		return ""
+	}
+	cmdline := c.Cmdline
+	if !hasParam(cmdline, consoleParamKey) {
+		cmdline += " console=ttyS0"
+	}
+	if c.Machine == MachineMicroVM && c.TSCkHz > 0 && !hasParam(cmdline, "tsc_early_khz=") {
+		cmdline += fmt.Sprintf(" tsc_early_khz=%d", c.TSCkHz)
+	}
+	return strings.TrimSpace(cmdline)
+}
+
+func hasParam(cmdline, prefix string) bool {
+	for _, f := range strings.Fields(cmdline) {
+		if strings.HasPrefix(f, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// rootPorts names the PCIe root ports of a q35 machine: first one per
+// boot-time NIC and disk (in that order), then the spare ones. pc has none.
+func (c Config) rootPorts() []string {
+	if c.Machine != MachineQ35 {
+		return nil
+	}
+	n := len(c.NICs) + len(c.Disks) + max(c.HotplugPorts, 0)
+	ports := make([]string, n)
+	for i := range ports {
+		ports[i] = fmt.Sprintf("hp%d", i)
+	}
+	return ports
+}
+
+// DeviceID is the QEMU id of the guest device of a NIC or disk (the netdev or
+// block node keeps the bare ID).
+func DeviceID(id string) string { return id + "-dev" }
+
+func busOpt(bus string) string {
+	if bus == "" {
+		return ""
+	}
+	return ",bus=" + bus
+}
+
+// nicArgs/diskArgs share device naming with hot-plug (hotplug.go).
+func nicArgs(n NIC, driver, bus string) []string {
+	return []string{
+		"-netdev", fmt.Sprintf("stream,id=%s,server=off,addr.type=unix,addr.path=%s", n.ID, optVal(n.Socket)),
+		"-device", fmt.Sprintf("%s,netdev=%s,mac=%s,id=%s%s", driver, n.ID, n.MAC, DeviceID(n.ID), busOpt(bus)),
+	}
+}
+
+// virtioDriver names a virtio device model for the machine's transport:
+// PCI, or MMIO on microvm.
+func (c Config) virtioDriver(dev string) string {
+	if c.Machine == MachineMicroVM {
+		return "virtio-" + dev + "-device"
+	}
+	return "virtio-" + dev + "-pci"
+}
+
+func diskArgs(d Disk, driver, bus string) []string {
+	ro := "off"
+	if d.ReadOnly {
+		ro = "on"
+	}
+	var file string
+	if d.NBDSocket != "" {
+		file = fmt.Sprintf("file.driver=nbd,file.server.type=unix,file.server.path=%s", optVal(d.NBDSocket))
+	} else {
+		file = fmt.Sprintf("file.driver=file,file.filename=%s", optVal(d.Path))
+	}
+	return []string{
+		"-blockdev", fmt.Sprintf("driver=raw,node-name=%s,read-only=%s,%s", d.ID, ro, file),
+		"-device", fmt.Sprintf("%s,drive=%s,id=%s%s", driver, d.ID, DeviceID(d.ID), busOpt(bus)),
+	}
+}
+
+// optVal escapes a value for QEMU's key=value,… option syntax, where a
+// literal comma is written as two.
+func optVal(s string) string { return strings.ReplaceAll(s, ",", ",,") }

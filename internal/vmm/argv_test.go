@@ -1,0 +1,257 @@
+package vmm
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+func baseConfig() Config {
+	return Config{
+		Name:    "a",
+		QEMU:    "qemu-system-x86_64",
+		Machine: MachineQ35,
+		Accel:   AccelTCG,
+		BIOS:    "/usr/share/qemu/qboot.rom",
+		Memory:  256 << 20,
+		CPUs:    2,
+		Kernel:  "/k/vmlinux",
+		Initrd:  "/k/initrd",
+		Cmdline: "console=ttyS0 quiet",
+		Scratch: "/tmp/p/run-1/m1",
+	}
+}
+
+func TestArgvExact(t *testing.T) {
+	want := []string{
+		"qemu-system-x86_64",
+		"-name", "guest=a",
+		"-M", "q35",
+		"-nodefaults", "-no-user-config", "-nographic",
+		"-bios", "/usr/share/qemu/qboot.rom",
+		"-accel", "tcg", "-cpu", "max",
+		"-m", "256M",
+		"-object", "memory-backend-file,id=mem,mem-path=/tmp/p/run-1/m1/ram,size=256M,share=on",
+		"-machine", "memory-backend=mem",
+		"-smp", "2",
+		"-kernel", "/k/vmlinux",
+		"-initrd", "/k/initrd",
+		"-append", "console=ttyS0 quiet",
+		"-chardev", "socket,id=console,path=/tmp/p/run-1/m1/console.sock,server=on,wait=off,logfile=/tmp/p/run-1/m1/console.log,logappend=on",
+		"-serial", "chardev:console",
+		"-device", "virtio-serial-pci,id=vserial0",
+		"-chardev", "socket,id=agent,path=/tmp/p/run-1/m1/agent.sock,server=on,wait=off",
+		"-device", "virtserialport,bus=vserial0.0,chardev=agent,name=org.provium.agent.0",
+		"-object", "rng-random,id=rng0,filename=/dev/urandom",
+		"-device", "virtio-rng-pci,rng=rng0",
+		"-device", "pvpanic", "-action", "panic=shutdown",
+		"-qmp", "unix:/tmp/p/run-1/m1/qmp.sock,server=on,wait=off",
+		"-S",
+	}
+	got := baseConfig().Argv()
+	if !slices.Equal(got, want) {
+		t.Errorf("argv mismatch\ngot:  %q\nwant: %q", got, want)
+	}
+	if slices.Contains(got, "-no-reboot") {
+		t.Error("argv has -no-reboot")
+	}
+}
+
+// pairValue returns the value after the first occurrence of flag whose value
+// has the given prefix (or any value when prefix is "").
+func pairValue(argv []string, flag, prefix string) (string, bool) {
+	for i := 0; i+1 < len(argv); i++ {
+		if argv[i] == flag && strings.HasPrefix(argv[i+1], prefix) {
+			return argv[i+1], true
+		}
+	}
+	return "", false
+}
+
+func TestArgvVariants(t *testing.T) {
+	c := baseConfig()
+	c.Accel = AccelKVM
+	c.Machine = MachinePC
+	c.BIOS = ""
+	c.RAMFile = "/snap/ram"
+	c.RAMPrivate = true
+	c.Incoming = true
+	c.RNG = RNGServed
+	a := c.Argv()
+
+	if v, _ := pairValue(a, "-accel", ""); v != "kvm" {
+		t.Errorf("accel = %q", v)
+	}
+	if v, _ := pairValue(a, "-cpu", ""); v != "host" {
+		t.Errorf("cpu = %q", v)
+	}
+	if v, _ := pairValue(a, "-M", ""); v != "pc" {
+		t.Errorf("machine = %q", v)
+	}
+	if slices.Contains(a, "-bios") {
+		t.Error("-bios given without a BIOS")
+	}
+	if v, _ := pairValue(a, "-object", "memory-backend-file"); v != "memory-backend-file,id=mem,mem-path=/snap/ram,size=256M,share=off" {
+		t.Errorf("memory backend = %q", v)
+	}
+	if v, _ := pairValue(a, "-incoming", ""); v != "defer" {
+		t.Errorf("incoming = %q", v)
+	}
+	if v, _ := pairValue(a, "-object", "rng-egd"); v != "rng-egd,id=rng0,chardev=rngsrc" {
+		t.Errorf("rng backend = %q", v)
+	}
+	if v, _ := pairValue(a, "-chardev", "socket,id=rngsrc"); v != "socket,id=rngsrc,path=/tmp/p/run-1/m1/rng.sock,server=on,wait=off" {
+		t.Errorf("rng chardev = %q", v)
+	}
+}
+
+func TestArgvDevices(t *testing.T) {
+	c := baseConfig()
+	c.NICs = []NIC{{ID: "net0", Socket: "/s/net-lan.sock", MAC: "52:54:00:00:00:01"}}
+	c.Disks = []Disk{
+		{ID: "disk0", Path: "/d/a,b.img"},
+		{ID: "disk1", NBDSocket: "/s/nbd1.sock", ReadOnly: true},
+	}
+	c.HotplugPorts = 2
+	a := c.Argv()
+	for flag, want := range map[string]string{
+		"-netdev": "stream,id=net0,server=off,addr.type=unix,addr.path=/s/net-lan.sock",
+	} {
+		if v, _ := pairValue(a, flag, ""); v != want {
+			t.Errorf("%s = %q, want %q", flag, v, want)
+		}
+	}
+	// q35: one root port per boot device (so it can be unplugged), then
+	// the spare ones.
+	wantDev := []string{
+		"pcie-root-port,id=hp0,chassis=1",
+		"pcie-root-port,id=hp1,chassis=2",
+		"pcie-root-port,id=hp2,chassis=3",
+		"pcie-root-port,id=hp3,chassis=4",
+		"pcie-root-port,id=hp4,chassis=5",
+		"virtio-net-pci,netdev=net0,mac=52:54:00:00:00:01,id=net0-dev,bus=hp0",
+		"virtio-blk-pci,drive=disk0,id=disk0-dev,bus=hp1",
+		"virtio-blk-pci,drive=disk1,id=disk1-dev,bus=hp2",
+	}
+	for _, w := range wantDev {
+		if !slices.Contains(a, w) {
+			t.Errorf("missing -device %q", w)
+		}
+	}
+	// The comma in the file name is doubled, as QEMU's option syntax wants.
+	if !slices.Contains(a, "driver=raw,node-name=disk0,read-only=off,file.driver=file,file.filename=/d/a,,b.img") {
+		t.Errorf("plain disk blockdev missing in %q", a)
+	}
+	if !slices.Contains(a, "driver=raw,node-name=disk1,read-only=on,file.driver=nbd,file.server.type=unix,file.server.path=/s/nbd1.sock") {
+		t.Errorf("nbd disk blockdev missing in %q", a)
+	}
+
+	// pc hot-plugs on its root bus: no ports, no bus=.
+	c.Machine = MachinePC
+	a = c.Argv()
+	if v, ok := pairValue(a, "-device", "pcie-root-port"); ok {
+		t.Errorf("pc has a root port: %q", v)
+	}
+	if !slices.Contains(a, "virtio-blk-pci,drive=disk0,id=disk0-dev") {
+		t.Errorf("pc disk device missing in %q", a)
+	}
+}
+
+func TestKernelCmdlineConsole(t *testing.T) {
+	cases := map[string]string{
+		"quiet":                   "quiet console=ttyS0",
+		"":                        "console=ttyS0",
+		"console=ttyS0,115200 ro": "console=ttyS0,115200 ro",
+		"console=hvc0":            "console=hvc0",
+	}
+	for in, want := range cases {
+		c := baseConfig()
+		c.Cmdline = in
+		if got := c.KernelCmdline(); got != want {
+			t.Errorf("KernelCmdline(%q) = %q, want %q", in, got, want)
+		}
+	}
+	c := baseConfig()
+	c.Cmdline = "console=hvc0"
+	if !slices.Contains(c.Argv(), "virtconsole,bus=vserial0.0,chardev=hvc0") {
+		t.Error("console=hvc0 without a virtconsole")
+	}
+	if slices.Contains(baseConfig().Argv(), "virtconsole,bus=vserial0.0,chardev=hvc0") {
+		t.Error("virtconsole without console=hvc0")
+	}
+}
+
+func TestValidate(t *testing.T) {
+	if err := baseConfig().Validate(); err != nil {
+		t.Fatalf("base config: %v", err)
+	}
+	cases := []struct {
+		name   string
+		mutate func(*Config)
+		want   string
+	}{
+		{"bad machine", func(c *Config) { c.Machine = "virt" }, `unknown machine "virt" (want q35, pc or microvm)`},
+		{"odd memory", func(c *Config) { c.Memory = 1000 }, "not a positive multiple of 1 MiB"},
+		{"no kernel", func(c *Config) { c.Kernel = "" }, "no kernel"},
+		{"long scratch", func(c *Config) { c.Scratch = "/tmp/" + strings.Repeat("x", 100) }, "is too long"},
+		{"bad disk", func(c *Config) { c.Disks = []Disk{{ID: "d"}} }, "exactly one of"},
+		{"bad accel", func(c *Config) { c.Accel = "hvf" }, "unknown accel"},
+	}
+	for _, tc := range cases {
+		c := baseConfig()
+		tc.mutate(&c)
+		err := c.Validate()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want error containing %q", tc.name, err, tc.want)
+		}
+	}
+	c := baseConfig()
+	c.Kernel = ""
+	c.Incoming = true
+	if err := c.Validate(); err != nil {
+		t.Errorf("incoming without kernel: %v", err)
+	}
+}
+
+func TestWithDefaults(t *testing.T) {
+	c := Config{}.WithDefaults()
+	if c.QEMU != DefaultQEMU || c.Machine != MachineQ35 || c.Accel != AccelTCG || c.Memory != DefaultMemory || c.CPUs != 1 || c.HotplugPorts != DefaultHotplugPorts {
+		t.Errorf("defaults: %+v", c)
+	}
+}
+
+func TestArgvMicroVM(t *testing.T) {
+	c := baseConfig()
+	c.Machine = MachineMicroVM
+	c.BIOS = ""
+	c.TSCkHz = 2596154
+	c.HotplugPorts = 4
+	c.Disks = []Disk{{ID: "disk0", Path: "/d/a.img"}}
+	a := c.Argv()
+	for _, want := range []string{
+		"virtio-serial-device,id=vserial0",
+		"virtio-rng-device,rng=rng0",
+		"virtio-blk-device,drive=disk0,id=disk0-dev",
+	} {
+		if !slices.Contains(a, want) {
+			t.Errorf("missing %q in %q", want, a)
+		}
+	}
+	if v, ok := pairValue(a, "-device", "pcie-root-port"); ok {
+		t.Errorf("microvm has a root port: %q", v)
+	}
+	if v, _ := pairValue(a, "-append", ""); v != "console=ttyS0 quiet tsc_early_khz=2596154" {
+		t.Errorf("cmdline %q", v)
+	}
+	c.Cmdline = "tsc_early_khz=1000"
+	if got := c.KernelCmdline(); got != "tsc_early_khz=1000 console=ttyS0" {
+		t.Errorf("given tsc_early_khz: %q", got)
+	}
+	d := Config{Machine: MachineMicroVM}.WithDefaults()
+	if d.BIOS != "" {
+		t.Errorf("microvm got BIOS %q; it brings its own", d.BIOS)
+	}
+	if d.TSCkHz <= 0 {
+		t.Errorf("no host TSC frequency found: %d", d.TSCkHz)
+	}
+}
