@@ -212,3 +212,5 @@ void pv_pushglobaltable(lua_State *L) { lua_pushglobaltable(L); }
 lua_Integer pv_tointegerx(lua_State *L, int idx, int *isnum) { return lua_tointegerx(L, idx, isnum); }
 lua_Number pv_tonumberx(lua_State *L, int idx, int *isnum) { return lua_tonumberx(L, idx, isnum); }
 void pv_pop(lua_State *L, int n) { lua_pop(L, n); }
+
+int pv_pcallh(lua_State *L, int nargs, int nresults, int msgh) { return lua_pcall(L, nargs, nresults, msgh); }

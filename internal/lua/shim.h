@@ -30,6 +30,7 @@ void pv_push_gofunction(lua_State *L);
 // Protected helpers: each returns a LUA_OK/LUA_ERR* status and, on error,
 // leaves the error value on the stack.
 int pv_pcall(lua_State *L, int nargs, int nresults, int traceback);
+int pv_pcallh(lua_State *L, int nargs, int nresults, int msgh);
 int pv_getfield(lua_State *L, int idx, const char *k);
 int pv_gettable(lua_State *L, int idx);
 int pv_settable(lua_State *L, int idx);

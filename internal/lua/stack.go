@@ -362,3 +362,16 @@ func (t *Thread) Stack() []Frame {
 	}
 	return frames
 }
+
+// PCallHandler is PCall with the message handler at absolute stack index h:
+// the handler runs at the point of the error, before the stack unwinds, so it
+// can look at the frames of the failure.
+func (t *Thread) PCallHandler(nargs, nresults, h int) error {
+	if st := C.pv_pcallh(t.L, C.int(nargs), C.int(nresults), C.int(h)); st != C.LUA_OK {
+		return t.popError(st)
+	}
+	return nil
+}
+
+// Version returns the Lua release, e.g. "Lua 5.4.4".
+func Version() string { return C.LUA_RELEASE }

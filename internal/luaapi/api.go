@@ -1,0 +1,116 @@
+// Package luaapi exposes the core object graph (internal/lab) to Lua: the
+// `provium` global and the Lab, VM and Bridge userdata. Every method is a
+// thin adapter: parse arguments, call one core method, convert the result.
+// Business rules live in internal/lab.
+package luaapi
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/provium/provium/internal/lab"
+	"github.com/provium/provium/internal/lua"
+)
+
+// Class names (also the userdata __name).
+const (
+	classLab    = "Lab"
+	classVM     = "VM"
+	classBridge = "Bridge"
+)
+
+// FileConfig holds the file-scope settings a test file assigns on the root
+// lab (`provium.timeout`, `provium.reset_between_tests`), read by the runner.
+type FileConfig struct {
+	Timeout           time.Duration // 0 = none
+	ResetBetweenTests bool
+}
+
+// Claim is the recorded provium:claim of a file.
+type Claim struct {
+	Taken  bool
+	Memory uint64
+	CPUs   int64
+}
+
+// API is the Lua-facing side of one file's object graph.
+type API struct {
+	L     *lua.Thread
+	Root  *lab.Lab
+	File  *FileConfig
+	Claim Claim
+}
+
+// Install defines the userdata classes and binds `provium` to the root lab.
+func Install(L *lua.Thread, root *lab.Lab) (*API, error) {
+	a := &API{L: L, Root: root, File: &FileConfig{}}
+	for _, c := range []lua.Class{a.labClass(), a.vmClass(), a.bridgeClass()} {
+		if err := L.DefineClass(c); err != nil {
+			return nil, fmt.Errorf("luaapi: define %s: %w", c.Name, err)
+		}
+	}
+	a.Bind(root)
+	return a, nil
+}
+
+// Bind sets the global `provium` to lab l (the root, or a test scope).
+func (a *API) Bind(l *lab.Lab) {
+	a.L.PushObject(l, classLab)
+	a.L.SetGlobal("provium")
+}
+
+// push pushes a core object as its userdata.
+func (a *API) push(L *lua.Thread, obj any) {
+	switch o := obj.(type) {
+	case *lab.Lab:
+		L.PushObject(o, classLab)
+	case *lab.VM:
+		L.PushObject(o, classVM)
+	case *lab.Bridge:
+		L.PushObject(o, classBridge)
+	case nil:
+		L.PushNil()
+	default:
+		panic(fmt.Sprintf("luaapi: push of %T", obj))
+	}
+}
+
+// self returns argument 1 as the expected class.
+func self[T any](L *lua.Thread, site string) (T, error) {
+	var zero T
+	v, _, ok := L.ToObject(1)
+	if ok {
+		if t, ok := v.(T); ok {
+			return t, nil
+		}
+	}
+	return zero, fmt.Errorf("%s: expected a %T receiver (call it with `:`), got %s", site, zero, L.TypeName(1))
+}
+
+// eq is the __eq metamethod shared by every class: two userdata are equal
+// when they refer to the same core object.
+func eq(L *lua.Thread) (int, error) {
+	a, _, ok1 := L.ToObject(1)
+	b, _, ok2 := L.ToObject(2)
+	L.PushBoolean(ok1 && ok2 && a == b)
+	return 1, nil
+}
+
+// method wraps a method body so that a core error becomes the Lua error.
+type method func(L *lua.Thread) (int, error)
+
+// notYet is the error of a method whose capability arrives with a later
+// part of Provium: a clear error, never a silent no-op.
+func notYet(site, what string) method {
+	return func(L *lua.Thread) (int, error) {
+		return 0, fmt.Errorf("%s: not available yet (%s)", site, what)
+	}
+}
+
+func toFunctions(ms map[string]method) map[string]lua.Function {
+	out := make(map[string]lua.Function, len(ms))
+	for k, m := range ms {
+		out[k] = lua.Function(m)
+	}
+	return out
+}

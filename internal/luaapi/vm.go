@@ -1,0 +1,127 @@
+package luaapi
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/provium/provium/internal/lab"
+	"github.com/provium/provium/internal/lua"
+)
+
+type ctxT = context.Context
+
+// guestOps need a booted VM; until the VM backend is wired they fail with
+// the core's wrong-state error, which names the VM and its state.
+var guestOps = []string{
+	"run", "run_async", "read_file", "write_file", "push_file", "stat", "listdir",
+	"mkdir", "unlink", "rename", "open_file", "tail_file", "fd_stream", "syscall",
+	"syscall_async", "ioctl", "read_mem", "batch", "spawn_worker", "snapshot",
+	"clock", "console", "attach_disk",
+}
+
+func (a *API) vmClass() lua.Class {
+	ms := map[string]method{
+		"boot": func(L *lua.Thread) (int, error) {
+			vm, err := self[*lab.VM](L, "vm:boot")
+			if err != nil {
+				return 0, err
+			}
+			opts, err := bootOpts(L, 2)
+			if err != nil {
+				return 0, err
+			}
+			if err := vm.Boot(L.Context(), opts); err != nil {
+				return 0, err
+			}
+			L.PushValue(1)
+			return 1, nil
+		},
+		"pause":        vmAction("vm:pause", (*lab.VM).Pause),
+		"resume":       vmAction("vm:resume", (*lab.VM).Resume),
+		"shutdown":     vmAction("vm:shutdown", (*lab.VM).Shutdown),
+		"reset":        vmAction("vm:reset", (*lab.VM).Reset),
+		"power_button": vmAction("vm:power_button", (*lab.VM).PowerButton),
+		"wakeup":       vmAction("vm:wakeup", (*lab.VM).Wakeup),
+		"close": func(L *lua.Thread) (int, error) {
+			vm, err := self[*lab.VM](L, "vm:close")
+			if err != nil {
+				return 0, err
+			}
+			_ = vm.Close(L.Context()) // a walker hook: never raises
+			return 0, nil
+		},
+		"name":    vmString("vm:name", (*lab.VM).Name),
+		"profile": vmString("vm:profile", (*lab.VM).Profile),
+		"state": vmString("vm:state", func(v *lab.VM) string {
+			return v.State().String()
+		}),
+		"cid":                 vmConst("vm:cid", func(L *lua.Thread) { L.PushNil() }),
+		"console_socket_path": vmConst("vm:console_socket_path", func(L *lua.Thread) { L.PushNil() }),
+		"open_file_count":     vmConst("vm:open_file_count", func(L *lua.Thread) { L.PushInteger(0) }),
+		"open_stream_count":   vmConst("vm:open_stream_count", func(L *lua.Thread) { L.PushInteger(0) }),
+		"is_quiescent":        vmConst("vm:is_quiescent", func(L *lua.Thread) { L.PushBoolean(true) }),
+		"is_suspended":        vmConst("vm:is_suspended", func(L *lua.Thread) { L.PushBoolean(false) }),
+		"restore":             notYet("vm:restore", "snapshots arrive with the snapshot support"),
+		"nic":                 notYet("vm:nic", "NICs arrive with the network support"),
+		"disk":                notYet("vm:disk", "disks arrive with the disk support"),
+	}
+	for _, op := range guestOps {
+		site := "vm:" + op
+		ms[op] = func(L *lua.Thread) (int, error) {
+			vm, err := self[*lab.VM](L, site)
+			if err != nil {
+				return 0, err
+			}
+			if err := vm.CheckGuestOp(op); err != nil {
+				return 0, err
+			}
+			return 0, fmt.Errorf("%s: not available yet (guest operations arrive with the VM core)", site)
+		}
+	}
+	return lua.Class{
+		Name:    classVM,
+		Methods: toFunctions(ms),
+		Meta: map[string]lua.Function{
+			"__eq": eq,
+			"__tostring": func(L *lua.Thread) (int, error) {
+				vm, err := self[*lab.VM](L, "vm")
+				if err != nil {
+					return 0, err
+				}
+				L.PushString(fmt.Sprintf("vm(%s state=%s cid=-)", vm.Name(), vm.State()))
+				return 1, nil
+			},
+		},
+	}
+}
+
+func vmAction(site string, op func(*lab.VM, context.Context) error) method {
+	return func(L *lua.Thread) (int, error) {
+		vm, err := self[*lab.VM](L, site)
+		if err != nil {
+			return 0, err
+		}
+		return 0, op(vm, L.Context())
+	}
+}
+
+func vmString(site string, get func(*lab.VM) string) method {
+	return func(L *lua.Thread) (int, error) {
+		vm, err := self[*lab.VM](L, site)
+		if err != nil {
+			return 0, err
+		}
+		L.PushString(get(vm))
+		return 1, nil
+	}
+}
+
+func vmConst(site string, push func(L *lua.Thread)) method {
+	return func(L *lua.Thread) (int, error) {
+		if _, err := self[*lab.VM](L, site); err != nil {
+			return 0, err
+		}
+		push(L)
+		return 1, nil
+	}
+}

@@ -1,0 +1,34 @@
+// Package runner executes one *.test.lua file: it creates the file's Lua
+// state and root lab, runs the top-level chunk, then every registered test
+// in declaration order with a fresh t context and test scope, enforcing the
+// per-test and per-file watchdogs, and returns the file's outcome.
+package runner
+
+import (
+	"io"
+	"time"
+
+	"github.com/provium/provium/internal/config"
+	"github.com/provium/provium/internal/discover"
+	"github.com/provium/provium/internal/filter"
+)
+
+// Options configure how files run. One Options value is shared by all
+// files of an invocation; it is read-only while files run.
+type Options struct {
+	Config *config.Config
+	// Roots are the effective test roots (absolute), prepended to package.path.
+	Roots []string
+	// Filter decides per-test skips (stages 5-10 of the selection order).
+	Filter filter.Options
+	// FileTimeout is the per-file wall budget; 0 disables it.
+	FileTimeout time.Duration
+	// Seed is the run seed (derives per-object seeds).
+	Seed uint64
+	// Diagnostics receives -v diagnostics (`provium: [<path>] vm <name>: ...`).
+	Diagnostics io.Writer
+	Verbose     bool
+}
+
+// File is what the runner needs to know about a discovered file.
+type File = discover.File

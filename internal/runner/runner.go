@@ -1,0 +1,258 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/provium/provium/internal/lab"
+	"github.com/provium/provium/internal/lua"
+	"github.com/provium/provium/internal/luaapi"
+	// luajson pending
+	"github.com/provium/provium/internal/report"
+	"github.com/provium/provium/internal/result"
+)
+
+// Messages the runner gives tests it stops (20-cli-config.md §4.2, 30 B7).
+const (
+	msgTestTimedOut    = "test timed out after %s"
+	msgFileTimedOut    = "file timed out after %s"
+	msgNotRunTimedOut  = "not run: file timed out"
+	msgLabTornDown     = "lab torn down by timeout of test `%s`"
+	msgInterrupted     = "interrupted"
+	msgNotRunInterrupt = "not run: interrupted"
+)
+
+// fileRun is the state of one file's execution.
+type fileRun struct {
+	opts      *Options
+	file      File
+	res       *result.File
+	chunkName string
+
+	state *lua.State
+	L     *lua.Thread
+	api   *luaapi.API
+	root  *lab.Lab
+
+	tests  []*testDecl
+	names  map[string]bool
+	inTest bool
+	todo   *string
+
+	fileTimedOut atomic.Bool
+	interrupted  atomic.Bool
+
+	// failure of the current protected call, recorded by the message handler
+	lastSkip     *string
+	lastLine     int
+	handlerIndex int
+}
+
+// RunFile runs one test file and returns its outcome. A cancelled ctx (an
+// interrupt of the whole run) stops the file as soon as possible; the
+// outcome then reports what ran.
+func RunFile(ctx context.Context, f File, opts *Options) (res *result.File) {
+	res = &result.File{
+		Path:         f.Display,
+		RootRelative: f.RootRel,
+		Canonical:    f.Canonical,
+		Started:      time.Now(),
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			res.Crashed = true
+			res.HasChunkError = true
+			res.ChunkError = fmt.Sprintf("runner crashed: %v\n%s", r, debug.Stack())
+		}
+		res.Duration = time.Since(res.Started)
+	}()
+	fr := &fileRun{opts: opts, file: f, res: res, names: map[string]bool{}, chunkName: f.Display}
+	fr.run(ctx)
+	return res
+}
+
+func (fr *fileRun) chunkError(msg string, line int) {
+	fr.res.HasChunkError = true
+	fr.res.ChunkError = msg
+	fr.res.ChunkErrorLine = line
+}
+
+func (fr *fileRun) run(parent context.Context) {
+	ctx, cancel := context.WithCancelCause(parent)
+	defer cancel(nil)
+
+	st, err := lua.NewState()
+	if err != nil {
+		fr.res.Crashed = true
+		fr.chunkError(err.Error(), 0)
+		return
+	}
+	fr.state, fr.L = st, st.Main()
+	defer st.Close()
+	st.SetContext(ctx)
+
+	// The watchdogs interrupt Lua (count hook) and cancel blocking Go calls.
+	stopParent := context.AfterFunc(parent, func() {
+		fr.interrupted.Store(true)
+		st.Interrupt(msgInterrupted)
+	})
+	defer stopParent()
+	if d := fr.opts.FileTimeout; d > 0 {
+		msg := fmt.Sprintf(msgFileTimedOut, report.FormatDuration(d))
+		timer := time.AfterFunc(d, func() {
+			fr.fileTimedOut.Store(true)
+			st.Interrupt(msg)
+			cancel(fmt.Errorf("%s", msg))
+		})
+		defer timer.Stop()
+	}
+
+	if err := fr.setup(); err != nil {
+		fr.res.Crashed = true
+		fr.chunkError(err.Error(), 0)
+		return
+	}
+	defer fr.closeScope(fr.root)
+
+	if !fr.runChunk() {
+		return
+	}
+	fr.runTests(ctx)
+}
+
+// setup creates the root lab and the globals of a test file's top level.
+func (fr *fileRun) setup() error {
+	L := fr.L
+	var profiles lab.StaticProfiles
+	if cfg := fr.opts.Config; cfg != nil {
+		profiles = cfg.ProfileNames()
+	}
+	fr.root = lab.NewRoot(lab.Env{Profiles: profiles})
+	api, err := luaapi.Install(L, fr.root)
+	if err != nil {
+		return err
+	}
+	fr.api = api
+	if err := fr.installFramework(); err != nil {
+		return err
+	}
+	if err := openJSON(L); err != nil {
+		return err
+	}
+	if err := fr.setPackagePath(); err != nil {
+		return err
+	}
+	L.PushFunction(fr.messageHandler)
+	fr.handlerIndex = L.GetTop()
+	return nil
+}
+
+// setPackagePath prepends the effective roots to package.path so that
+// require("helpers.x") finds <root>/helpers/x.lua.
+func (fr *fileRun) setPackagePath() error {
+	var parts []string
+	for _, r := range fr.opts.Roots {
+		parts = append(parts, filepath.Join(r, "?.lua"), filepath.Join(r, "?", "init.lua"))
+	}
+	if len(parts) == 0 {
+		return nil
+	}
+	L := fr.L
+	L.GetGlobal("package")
+	L.RawGetField(-1, "path")
+	old, _ := L.ToString(-1)
+	L.Pop(1)
+	L.PushString(strings.Join(parts, ";") + ";" + old)
+	L.RawSetField(-2, "path")
+	L.Pop(1)
+	return nil
+}
+
+// messageHandler runs at the point of an error, before the stack unwinds:
+// it recognises the skip sentinel and records the innermost line of the
+// test file for annotations.
+func (fr *fileRun) messageHandler(L *lua.Thread) (int, error) {
+	fr.lastSkip, fr.lastLine = nil, 0
+	if L.Type(1) == lua.TypeTable && L.GetMetatable(1) {
+		L.RawGetField(-1, "__provium_skip")
+		isSkip := L.ToBoolean(-1)
+		L.Pop(2)
+		if isSkip {
+			L.RawGetField(1, "reason")
+			reason, _ := L.ToStringMeta(-1)
+			L.Pop(1)
+			fr.lastSkip = &reason
+		}
+	}
+	for _, f := range L.Stack() {
+		if f.Source == fr.chunkName {
+			fr.lastLine = f.Line
+			break
+		}
+	}
+	L.PushValue(1)
+	return 1, nil
+}
+
+// pcall calls the function on top of the stack (with nargs arguments above
+// it) through the message handler.
+func (fr *fileRun) pcall(nargs int) error {
+	return fr.L.PCallHandler(nargs, 0, fr.handlerIndex)
+}
+
+// runChunk loads and runs the top level; false if the file cannot go on.
+func (fr *fileRun) runChunk() bool {
+	src, err := readSource(fr.file.Abs)
+	if err != nil {
+		fr.chunkError(fmt.Sprintf("cannot read %s: %v", fr.file.Display, err), 0)
+		return false
+	}
+	if err := fr.L.Load(src, "@"+fr.chunkName); err != nil {
+		fr.chunkError(err.Error(), lineOf(err.Error(), fr.chunkName))
+		return false
+	}
+	if err := fr.pcall(0); err != nil {
+		switch {
+		case fr.fileTimedOut.Load():
+			fr.res.TimedOut = true
+			fr.res.Timeout = fr.opts.FileTimeout
+			fr.chunkError(err.Error(), 0)
+		default:
+			fr.chunkError(err.Error(), fr.lastLine)
+		}
+		return false
+	}
+	return true
+}
+
+// lineOf extracts the line of "<chunk>:<line>:" at the start of a message.
+func lineOf(msg, chunk string) int {
+	rest, ok := strings.CutPrefix(msg, chunk+":")
+	if !ok {
+		return 0
+	}
+	n := 0
+	for _, c := range rest {
+		if c < '0' || c > '9' {
+			break
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n
+}
+
+// closeScope closes a lab's scope; failures are diagnostics, never outcomes.
+func (fr *fileRun) closeScope(l *lab.Lab) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, err := range l.Scope().Close(ctx) {
+		if fr.opts.Diagnostics != nil && fr.opts.Verbose {
+			fmt.Fprintf(fr.opts.Diagnostics, "provium: [%s] close: %v\n", fr.file.Display, err)
+		}
+	}
+}

@@ -1,0 +1,163 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/provium/provium/internal/lua"
+	"github.com/provium/provium/internal/luaapi"
+	"github.com/provium/provium/internal/report"
+	"github.com/provium/provium/internal/result"
+)
+
+func readSource(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	return string(b), err
+}
+
+// runTests runs the registered tests in declaration order.
+func (fr *fileRun) runTests(ctx context.Context) {
+	tornDownBy := ""
+	for i, decl := range fr.tests {
+		tr := result.Test{Name: decl.name, Meta: decl.meta, DeclLine: decl.declLine}
+		skip, reason := false, ""
+		if fr.todo != nil {
+			skip, reason = true, *fr.todo
+		} else {
+			skip, reason = fr.opts.Filter.Decide(decl.meta)
+		}
+		switch {
+		case fr.fileTimedOut.Load():
+			tr.Status, tr.Message = result.Failed, msgNotRunTimedOut
+		case fr.interrupted.Load():
+			tr.Status, tr.Message = result.Failed, msgNotRunInterrupt
+		case skip:
+			tr.Status, tr.Message = result.Skipped, reason
+		case tornDownBy != "":
+			tr.Status, tr.Message = result.Failed, fmt.Sprintf(msgLabTornDown, tornDownBy)
+		default:
+			timedOut := fr.runTest(ctx, i+1, decl, &tr)
+			if timedOut {
+				// A test watchdog tears the whole file lab down (30 B7).
+				fr.closeScope(fr.root)
+				tornDownBy = decl.name
+			}
+		}
+		fr.res.Tests = append(fr.res.Tests, tr)
+	}
+}
+
+// runTest runs one test body and fills in tr; it reports whether the test's
+// own watchdog fired.
+func (fr *fileRun) runTest(ctx context.Context, index int, decl *testDecl, tr *result.Test) (testTimedOut bool) {
+	L, st := fr.L, fr.state
+	start := time.Now()
+	defer func() { tr.Duration = time.Since(start) }()
+
+	timeout := fr.api.File.Timeout
+	if decl.timeout.set {
+		timeout = decl.timeout.d.(time.Duration)
+	}
+	testCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	st.SetContext(testCtx)
+	defer st.SetContext(ctx)
+
+	var fired atomic.Bool
+	var timeoutMsg string
+	if timeout > 0 {
+		timeoutMsg = fmt.Sprintf(msgTestTimedOut, report.FormatDuration(timeout))
+		timer := time.AfterFunc(timeout, func() {
+			fired.Store(true)
+			st.Interrupt(timeoutMsg)
+			cancel(fmt.Errorf("%s", timeoutMsg))
+		})
+		defer timer.Stop()
+	}
+
+	scope := fr.root.NewTestScope()
+	fr.api.Bind(scope)
+	defer func() {
+		fr.closeScope(scope)
+		fr.api.Bind(fr.root)
+	}()
+
+	base := L.GetTop()
+	defer L.SetTop(base)
+	// t = prelude.new_context(name, meta)
+	L.GetRegistryField(regPrelude)
+	prel := L.GetTop()
+	L.RawGetField(prel, "new_context")
+	L.PushString(decl.name)
+	if decl.meta != nil {
+		luaapi.PushGo(L, decl.meta)
+	} else {
+		L.NewTable(0, 0)
+	}
+	if err := L.PCall(2, 1, false); err != nil {
+		tr.Status, tr.Message = result.Failed, "runner: "+err.Error()
+		return false
+	}
+	tIdx := L.GetTop()
+
+	L.GetRegistryField(regTests)
+	L.RawGetI(-1, int64(index))
+	L.Remove(-2)
+	L.PushValue(tIdx)
+	fr.inTest = true
+	err := fr.pcall(1)
+	fr.inTest = false
+	skipReason, errLine := fr.lastSkip, fr.lastLine
+	if timeout > 0 && !fr.fileTimedOut.Load() && !fr.interrupted.Load() {
+		st.ClearInterrupt()
+	}
+
+	failed, message, logs := fr.contextState(prel, tIdx)
+	tr.Log = logs
+	switch {
+	case fr.fileTimedOut.Load():
+		tr.Status, tr.Message = result.Failed, fmt.Sprintf(msgFileTimedOut, report.FormatDuration(fr.opts.FileTimeout))
+		fr.res.TimedOut = true
+		fr.res.Timeout = fr.opts.FileTimeout
+	case fired.Load():
+		tr.Status, tr.Message = result.Failed, timeoutMsg
+		return true
+	case fr.interrupted.Load():
+		tr.Status, tr.Message = result.Failed, msgInterrupted
+	case err != nil && skipReason != nil:
+		if failed {
+			tr.Status, tr.Message = result.Failed, message
+		} else {
+			tr.Status, tr.Message = result.Skipped, *skipReason
+		}
+	case err != nil:
+		tr.Status, tr.Message, tr.Line = result.Failed, err.Error(), errLine
+	case failed:
+		tr.Status, tr.Message = result.Failed, message
+	default:
+		tr.Status = result.Passed
+	}
+	return false
+}
+
+// contextState reads the sticky failure and the log of a test context.
+func (fr *fileRun) contextState(prel, tIdx int) (failed bool, message string, logs []string) {
+	L := fr.L
+	L.RawGetField(prel, "state_of")
+	L.PushValue(tIdx)
+	if err := L.PCall(1, 3, false); err != nil {
+		return false, "", nil
+	}
+	failed = L.ToBoolean(-3)
+	message, _ = L.ToStringMeta(-2)
+	for k := int64(1); L.RawGetI(-1, k) != lua.TypeNil; k++ {
+		s, _ := L.ToString(-1)
+		logs = append(logs, s)
+		L.Pop(1)
+	}
+	L.Pop(4)
+	return failed, message, logs
+}
