@@ -1,0 +1,31 @@
+# Provium's build, test and demo entry points (see README.md).
+GO ?= go
+BIN := bin
+
+.PHONY: all build deps test demo bench clean
+
+all: build
+
+deps:
+	./scripts/install-deps.sh
+
+build: deps
+	$(GO) build -o $(BIN)/provium ./cmd/provium
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/provium-agent ./cmd/provium-agent
+
+# The whole test suite: vet, the Lua binding and runner under the race
+# detector, then every package (VM tests boot real guests under TCG).
+test: deps
+	$(GO) vet ./...
+	$(GO) test -race ./internal/lua/... ./internal/runner/... ./internal/lab/...
+	$(GO) test -timeout 45m ./...
+
+# Runs the example suite against the default guest image.
+demo: build
+	./scripts/demo.sh
+
+bench: build
+	./scripts/bench.sh
+
+clean:
+	rm -rf $(BIN)
