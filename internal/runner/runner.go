@@ -12,7 +12,7 @@ import (
 	"github.com/provium/provium/internal/lab"
 	"github.com/provium/provium/internal/lua"
 	"github.com/provium/provium/internal/luaapi"
-	// luajson pending
+	"github.com/provium/provium/internal/luajson"
 	"github.com/provium/provium/internal/report"
 	"github.com/provium/provium/internal/result"
 )
@@ -141,9 +141,7 @@ func (fr *fileRun) setup() error {
 	if err := fr.installFramework(); err != nil {
 		return err
 	}
-	if err := openJSON(L); err != nil {
-		return err
-	}
+	luajson.Open(L)
 	if err := fr.setPackagePath(); err != nil {
 		return err
 	}

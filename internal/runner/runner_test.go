@@ -13,7 +13,7 @@ import (
 )
 
 // runSource writes src as a test file and runs it.
-func runSource(t *testing.T, src string, opts *Options) *result.File {
+func runSource(t testing.TB, src string, opts *Options) *result.File {
 	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "a.test.lua")
@@ -216,4 +216,15 @@ test("scope closed", function(t)
 end)
 `, nil)
 	check(t, f, []want{{"lookup", "passed", ""}, {"scope closed", "passed", ""}})
+}
+
+func TestJSONGlobal(t *testing.T) {
+	f := runSource(t, `
+test("json", function(t)
+  t:assert_eq(json.encode({b = 1, a = {1.0, "x"}}), '{"a":[1.0,"x"],"b":1}')
+  t:assert_eq(json.decode("18446744073709551615"), -1)
+  local e = t:assert_raises(function() json.decode("[1,") end)
+  t:assert_contains(e, "json.decode: ")
+end)`, nil)
+	check(t, f, []want{{"json", "passed", ""}})
 }
