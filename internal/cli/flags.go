@@ -1,0 +1,56 @@
+package cli
+
+import (
+	"github.com/spf13/cobra"
+)
+
+// runFlags are the run-mode flags of 20-cli-config.md §3 that are not
+// persistent.
+type runFlags struct {
+	filters     []string
+	includeSlow bool
+	tags        []string
+	noTags      []string
+	tagMeta     []string
+	noTagMeta   []string
+	rerunFailed bool
+	since       string
+	watch       bool
+	failFast    bool
+	timeout     string
+	json        bool
+	junit       string
+	shard       string
+	jobs        int
+	seed        uint64
+	noProgress  bool
+}
+
+// defaultTimeout is the per-file budget when --timeout is not given.
+const defaultTimeout = "300"
+
+// selectionFlags are the flags whose presence replaces PROVIUM_TEST_FILTER.
+var selectionFlags = []string{"include-slow", "tag", "no-tag", "tag-meta", "no-tag-meta"}
+
+func (rf *runFlags) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	// Repeatable flags take one value per use: StringArray, never the
+	// comma-splitting StringSlice.
+	f.StringArrayVar(&rf.filters, "filter", nil, "keep files whose path contains `STR` (repeatable, OR)")
+	f.BoolVar(&rf.includeSlow, "include-slow", false, "run meta.slow tests")
+	f.StringArrayVar(&rf.tags, "tag", nil, "run only tests with any listed `TAG` (repeatable)")
+	f.StringArrayVar(&rf.noTags, "no-tag", nil, "skip tests with any listed `TAG` (repeatable)")
+	f.StringArrayVar(&rf.tagMeta, "tag-meta", nil, "run only tests whose meta[K] contains V (`K=V`, repeatable)")
+	f.StringArrayVar(&rf.noTagMeta, "no-tag-meta", nil, "skip tests whose meta[K] contains V (`K=V`, repeatable)")
+	f.BoolVar(&rf.rerunFailed, "rerun-failed", false, "run only the files that did not pass last time")
+	f.StringVar(&rf.since, "since", "", "run only files modified after `PATH`")
+	f.BoolVar(&rf.watch, "watch", false, "re-run when files change")
+	f.BoolVar(&rf.failFast, "fail-fast", false, "start no new file after the first that does not pass")
+	f.StringVar(&rf.timeout, "timeout", defaultTimeout, "per-file wall budget (`DUR`: 300, 30s, 10m, 2h; 0 = none)")
+	f.BoolVar(&rf.json, "json", false, "JSON lines output")
+	f.StringVar(&rf.junit, "junit", "", "write a JUnit XML report to `PATH`")
+	f.StringVar(&rf.shard, "shard", "", "run shard `I/N` of the files")
+	f.IntVarP(&rf.jobs, "jobs", "j", 0, "at most `N` files at once (0 = as many as the host allows)")
+	f.Uint64Var(&rf.seed, "seed", 0, "run seed `N` (default random)")
+	f.BoolVar(&rf.noProgress, "no-progress", false, "never draw the status line")
+}

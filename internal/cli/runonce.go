@@ -1,0 +1,160 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"time"
+
+	"github.com/provium/provium/internal/config"
+	"github.com/provium/provium/internal/discover"
+	"github.com/provium/provium/internal/report"
+	"github.com/provium/provium/internal/rerun"
+	"github.com/provium/provium/internal/result"
+	"github.com/provium/provium/internal/runner"
+)
+
+// msgNothingFound is printed on stdout when discovery and selection leave
+// no file (exit 0).
+const msgNothingFound = "provium: no *.test.lua files found"
+
+// msgWatchEmpty replaces it under --watch.
+const msgWatchEmpty = "provium --watch: no *.test.lua files match the current filter yet — watching for new files"
+
+// runOnce is one complete run: config, preflight, discovery, the files,
+// the reports. The returned error carries the exit code.
+func (s *session) runOnce(ctx context.Context) error {
+	code, err := s.iteration(ctx)
+	if err != nil {
+		return err
+	}
+	return exitCode(code)
+}
+
+// iteration runs once and returns the exit code of a run that happened, or
+// an error for one that could not start (config, preflight, discovery).
+func (s *session) iteration(ctx context.Context) (int, error) {
+	cfg, err := s.loadConfig(true)
+	if err != nil {
+		return 0, err
+	}
+	accel, _, err := cfg.Accel(s.pf.accel)
+	if err != nil {
+		if s.pf.accel != "" {
+			return 0, asUsage(err)
+		}
+		return 0, err // PROVIUM_ACCEL: not a command-line mistake
+	}
+	if !s.pf.noPreflight {
+		if err := preflight(cfg); err != nil {
+			return 0, err
+		}
+	}
+	set, files, err := s.discovery(cfg, true)
+	if errors.Is(err, errNoRerunState) {
+		return ExitOK, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	if len(files) == 0 {
+		return s.nothingFound()
+	}
+	return s.runFiles(ctx, cfg, set, files, accel)
+}
+
+// nothingFound reports an empty selection.
+func (s *session) nothingFound() (int, error) {
+	switch {
+	case s.rf.watch:
+		fmt.Fprintln(s.env.Stderr, msgWatchEmpty)
+	case s.rf.json:
+		if err := report.WriteNoFiles(s.env.Stdout); err != nil {
+			return 0, err
+		}
+	default:
+		fmt.Fprintln(s.env.Stdout, msgNothingFound)
+	}
+	if s.rf.junit != "" {
+		run := &result.Run{Seed: s.seed}
+		if err := report.WriteJUnit(s.env.resolve(s.rf.junit), run, report.JUnitOptions{}); err != nil {
+			return 0, err
+		}
+	}
+	return ExitOK, nil
+}
+
+// runFiles runs the selected files, streams their reports in discovery
+// order and writes the end-of-run outputs.
+func (s *session) runFiles(ctx context.Context, cfg *config.Config, set *discover.Set, files []discover.File, accel string) (int, error) {
+	var diag io.Writer
+	if s.pf.verbose {
+		diag = s.env.Stderr
+	}
+	opts := &runner.Options{
+		Config:      cfg,
+		Roots:       set.Roots,
+		Filter:      s.filter,
+		FileTimeout: s.timeout,
+		Seed:        s.seed,
+		Diagnostics: diag,
+		Verbose:     s.pf.verbose,
+	}
+	props := map[string]string{
+		"seed":            fmt.Sprint(s.seed),
+		"accel":           accel,
+		"provium_version": versionNumber(),
+	}
+
+	out := s.newOutput(len(files))
+	start := time.Now()
+	results, renderErr := executeFiles(ctx, files, execution{
+		run:      s.env.fileRunner(),
+		opts:     opts,
+		limit:    s.jobLimit(),
+		failFast: s.rf.failFast,
+		props:    props,
+		report:   out.file,
+		started:  out.started,
+	})
+	run := &result.Run{Files: results, Duration: time.Since(start), Seed: s.seed}
+	out.stop()
+	if err := out.summary(run); err != nil && renderErr == nil {
+		renderErr = err
+	}
+
+	code := ExitOK
+	var failed []string
+	for _, f := range results {
+		if !f.Passed() {
+			code = ExitFailed
+			failed = append(failed, f.Canonical)
+		}
+	}
+	if len(failed) > 0 {
+		if err := rerun.Save(s.rerunPath, failed); err != nil {
+			s.notice("warning: %v", err)
+		}
+	}
+	if s.rf.junit != "" {
+		if err := report.WriteJUnit(s.env.resolve(s.rf.junit), run, report.JUnitOptions{}); err != nil {
+			return 0, err
+		}
+	}
+	if renderErr != nil {
+		return 0, renderErr
+	}
+	return code, nil
+}
+
+// jobLimit is how many files run at once: -j N when given. Until the pool
+// and scheduler (30-runtime.md B1–B4) land, "pool only" means one file per
+// CPU.
+func (s *session) jobLimit() int {
+	if s.rf.jobs > 0 {
+		return s.rf.jobs
+	}
+	return max(1, runtime.NumCPU())
+}

@@ -1,0 +1,2 @@
+test("same", function(t) end)
+test("same", function(t) end)

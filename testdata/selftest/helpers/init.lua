@@ -1,0 +1,2 @@
+-- require("helpers") resolves to helpers/init.lua.
+return { name = "helpers" }

@@ -1,0 +1,20 @@
+-- provium:pack / provium.pack and unpack (both call forms, 10-lua-api.md §2.6).
+local top = provium:pack("<I4", 258)
+
+test("pack both forms", function(t)
+  local want = string.pack("<I4", 258)
+  t:assert_eq(top, want)
+  t:assert_eq(provium:pack("<I4", 258), want)
+  t:assert_eq(provium.pack("<I4", 258), want)
+end)
+
+test("unpack both forms", function(t)
+  local s = string.pack("<I2<I2", 7, 9)
+  t:assert_eq(provium:unpack("<I2", s), 7)
+  t:assert_eq(provium.unpack("<I2", s), 7)
+  local v, nextpos = provium.unpack("<I2", s, 3)
+  t:assert_eq(v, 9)
+  t:assert_eq(nextpos, 5)
+  local a, b = provium:unpack("<I2<I2", s)
+  t:assert_eq(a + b, 16)
+end)
