@@ -1,0 +1,111 @@
+package guestinit
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/provium/provium/internal/proto"
+)
+
+// mount is one early filesystem.
+type mount struct {
+	source, target, fstype string
+	flags                  uintptr
+	data                   string
+}
+
+// standaloneMounts are what a standalone agent provides before anything
+// else runs; devpts needs /dev first.
+var standaloneMounts = []mount{
+	{"devtmpfs", "/dev", "devtmpfs", unix.MS_NOSUID, "mode=0755"},
+	{"proc", "/proc", "proc", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, ""},
+	{"sysfs", "/sys", "sysfs", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, ""},
+	{"tmpfs", "/tmp", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=1777"},
+	{"tmpfs", "/run", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=0755"},
+	{"devpts", "/dev/pts", "devpts", unix.MS_NOSUID | unix.MS_NOEXEC, "gid=5,mode=0620,ptmxmode=0666"},
+}
+
+// MountStandalone mounts devtmpfs, proc, sysfs, /tmp, /run and devpts,
+// creating mount points as needed. An already mounted target (EBUSY, e.g. a
+// kernel with DEVTMPFS_MOUNT) is fine.
+func MountStandalone() error {
+	var errs []error
+	for _, m := range standaloneMounts {
+		if err := os.MkdirAll(m.target, 0o755); err != nil {
+			errs = append(errs, fmt.Errorf("mkdir %s: %w", m.target, err))
+			continue
+		}
+		if err := unix.Mount(m.source, m.target, m.fstype, m.flags, m.data); err != nil && err != unix.EBUSY {
+			errs = append(errs, fmt.Errorf("mount %s on %s: %w", m.fstype, m.target, err))
+		}
+	}
+	// Programs expect /dev/ptmx and the standard fd links; devtmpfs does
+	// not create them.
+	_ = os.Symlink("pts/ptmx", "/dev/ptmx")
+	_ = os.Symlink("/proc/self/fd", "/dev/fd")
+	return errors.Join(errs...)
+}
+
+// SetClock sets CLOCK_REALTIME to secs since the epoch.
+func SetClock(secs float64) error {
+	sec, nsec := SplitTime(secs)
+	ts := unix.Timespec{Sec: sec, Nsec: nsec}
+	if err := unix.ClockSettime(unix.CLOCK_REALTIME, &ts); err != nil {
+		return fmt.Errorf("set clock: %w", err)
+	}
+	return nil
+}
+
+// SetHostname sets the kernel hostname (the VM name).
+func SetHostname(name string) error {
+	if name == "" {
+		return nil
+	}
+	if err := unix.Sethostname([]byte(name)); err != nil {
+		return fmt.Errorf("set hostname %q: %w", name, err)
+	}
+	return nil
+}
+
+// seedBytes is how much seed-derived material goes into the pool: the
+// whole input pool's worth, so it dominates what boot mixed in before.
+const seedBytes = 512
+
+// SeedKernelRNG mixes a seed-derived stream into the kernel pool with
+// RNDADDENTROPY (credited, so getrandom does not block early).
+func SeedKernelRNG(seed proto.Seed) error {
+	f, err := os.OpenFile("/dev/urandom", os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("seed rng: %w", err)
+	}
+	defer f.Close()
+	data := SeedStream(seed, seedBytes)
+	// struct rand_pool_info { int entropy_count; int buf_size; __u32 buf[]; }
+	buf := make([]byte, 8+len(data))
+	*(*int32)(unsafe.Pointer(&buf[0])) = int32(len(data) * 8)
+	*(*int32)(unsafe.Pointer(&buf[4])) = int32(len(data))
+	copy(buf[8:], data)
+	if _, _, e := unix.Syscall(unix.SYS_IOCTL, f.Fd(), unix.RNDADDENTROPY, uintptr(unsafe.Pointer(&buf[0]))); e != 0 {
+		return fmt.Errorf("seed rng: RNDADDENTROPY: %w", e)
+	}
+	return nil
+}
+
+// ApplyBootInfo applies the boot inputs in the order that matters: the
+// clock first (so every later timestamp is the controlled one), then the
+// hostname and the entropy seed.
+func ApplyBootInfo(bi proto.BootInfo) error {
+	var errs []error
+	if bi.InitialTime != nil {
+		errs = append(errs, SetClock(*bi.InitialTime))
+	}
+	errs = append(errs, SetHostname(bi.VMName))
+	if bi.RNGSeed != nil {
+		errs = append(errs, SeedKernelRNG(*bi.RNGSeed))
+	}
+	return errors.Join(errs...)
+}
