@@ -8,12 +8,15 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/provium/provium/internal/accel"
 	"github.com/provium/provium/internal/config"
 	"github.com/provium/provium/internal/discover"
+	"github.com/provium/provium/internal/guest"
 	"github.com/provium/provium/internal/report"
 	"github.com/provium/provium/internal/rerun"
 	"github.com/provium/provium/internal/result"
 	"github.com/provium/provium/internal/runner"
+	"github.com/provium/provium/internal/vmm"
 )
 
 // msgNothingFound is printed on stdout when discovery and selection leave
@@ -40,7 +43,7 @@ func (s *session) iteration(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	accel, _, err := cfg.Accel(s.pf.accel)
+	accel, accelSource, err := cfg.Accel(s.pf.accel)
 	if err != nil {
 		if s.pf.accel != "" {
 			return 0, asUsage(err)
@@ -48,7 +51,7 @@ func (s *session) iteration(ctx context.Context) (int, error) {
 		return 0, err // PROVIUM_ACCEL: not a command-line mistake
 	}
 	if !s.pf.noPreflight {
-		if err := preflight(cfg); err != nil {
+		if err := preflight(ctx, cfg, s.preflightInputs(accel, accelSource)); err != nil {
 			return 0, err
 		}
 	}
@@ -102,6 +105,9 @@ func (s *session) runFiles(ctx context.Context, cfg *config.Config, set *discove
 		Diagnostics: diag,
 		Verbose:     s.pf.verbose,
 	}
+	backend := s.guestBackend(cfg, accel)
+	defer backend.Close()
+	opts.Backend = backend.ForFile
 	props := map[string]string{
 		"seed":            fmt.Sprint(s.seed),
 		"accel":           accel,
@@ -157,4 +163,25 @@ func (s *session) jobLimit() int {
 		return s.rf.jobs
 	}
 	return max(1, runtime.NumCPU())
+}
+
+// guestBackend makes the VM backend of a run; the KVM probe and the run
+// directory happen at the first boot.
+func (s *session) guestBackend(cfg *config.Config, requested string) *guest.Lazy {
+	return &guest.Lazy{Make: func(ctx context.Context) (*guest.Backend, error) {
+		_, source, _ := cfg.Accel(s.pf.accel)
+		dec, err := accel.Resolve(ctx, requested, source, accel.Options{CacheDir: cfg.ScratchDir()})
+		if err != nil {
+			return nil, err
+		}
+		if dec.Notice != "" && !s.pf.quiet {
+			fmt.Fprintln(s.env.Stderr, dec.Notice)
+		}
+		return guest.New(guest.Options{
+			Config:      cfg,
+			ScratchRoot: cfg.ScratchDir(),
+			Accel:       vmm.Accel(dec.Accel),
+			Seed:        s.seed,
+		})
+	}}
 }

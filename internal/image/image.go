@@ -20,6 +20,10 @@ const (
 	ProfileName = "profile.toml"
 	// releaseName records the kernel release so a reused image reports it.
 	releaseName = "kernel.release"
+	// formatName records the layout version of the image; formatVersion
+	// changes whenever the image content changes meaning.
+	formatName    = "image.format"
+	formatVersion = "2"
 )
 
 // Cmdline is the kernel command line of the image profile, tuned for boot
@@ -159,6 +163,7 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 		{res.Vmlinux, vmlinux},
 		{res.Initrd, initrdBuf.Bytes()},
 		{filepath.Join(out, releaseName), []byte(release + "\n")},
+		{filepath.Join(out, formatName), []byte(formatVersion + "\n")},
 		{res.ProfileFile, []byte(res.Profile)},
 	}
 	for _, w := range writes {
@@ -188,6 +193,11 @@ func complete(out string) (string, bool) {
 		if fi, err := os.Stat(filepath.Join(out, name)); err != nil || !fi.Mode().IsRegular() {
 			return "", false
 		}
+	}
+	// An image laid out by an older Provium lacks what newer agents and
+	// tests rely on: rebuild it.
+	if f, err := os.ReadFile(filepath.Join(out, formatName)); err != nil || strings.TrimSpace(string(f)) != formatVersion {
+		return "", false
 	}
 	release, err := os.ReadFile(filepath.Join(out, releaseName))
 	if err != nil {

@@ -86,9 +86,22 @@ func buildRootfs(ctx context.Context, in rootfsInput) (*initrd.Archive, []string
 	if err != nil {
 		return nil, nil, err
 	}
+	have := map[string]bool{}
 	for _, p := range applets {
 		if err := a.AddSymlink(p, busyboxPath); err != nil {
 			return nil, nil, fmt.Errorf("busybox applet: %w", err)
+		}
+		have[path.Base(p)] = true
+	}
+	// Debian's busybox-static leaves out a few tools that tests commonly
+	// call (printenv appears in the API's own examples); small shell
+	// versions stand in for them.
+	for name, script := range shellTools() {
+		if have[name] {
+			continue
+		}
+		if err := a.AddFile("/usr/bin/"+name, []byte(script), 0o755); err != nil {
+			return nil, nil, err
 		}
 	}
 

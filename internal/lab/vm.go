@@ -189,6 +189,10 @@ func (v *VM) machineOp(ctx context.Context, op Op, call func(Machine, context.Co
 	return nil
 }
 
+// Machine returns the running machine: nil unless the VM is booted or
+// paused. Guest operations reach the agent through it.
+func (v *VM) Machine() Machine { return v.currentMachine() }
+
 func (v *VM) currentMachine() Machine {
 	v.mu.Lock()
 	defer v.mu.Unlock()

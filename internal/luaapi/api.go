@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/provium/provium/internal/guest"
 	"github.com/provium/provium/internal/lab"
 	"github.com/provium/provium/internal/lua"
 )
@@ -39,12 +40,19 @@ type API struct {
 	Root  *lab.Lab
 	File  *FileConfig
 	Claim Claim
+
+	current  *lab.Lab                   // the lab bound to `provium` (root or test scope)
+	machines map[*lab.VM]*guest.Machine // last machine of each VM (console after exit)
+	files    map[*fileObj]struct{}      // open guest files
 }
 
 // Install defines the userdata classes and binds `provium` to the root lab.
 func Install(L *lua.Thread, root *lab.Lab) (*API, error) {
-	a := &API{L: L, Root: root, File: &FileConfig{}}
-	for _, c := range []lua.Class{a.labClass(), a.vmClass(), a.bridgeClass()} {
+	a := &API{L: L, Root: root, File: &FileConfig{}, files: map[*fileObj]struct{}{}}
+	if err := a.loadPrelude(); err != nil {
+		return nil, fmt.Errorf("luaapi: prelude: %w", err)
+	}
+	for _, c := range []lua.Class{a.labClass(), a.vmClass(), a.bridgeClass(), a.fileClass(), a.consoleClass(), a.batchClass()} {
 		if err := L.DefineClass(c); err != nil {
 			return nil, fmt.Errorf("luaapi: define %s: %w", c.Name, err)
 		}
@@ -55,9 +63,13 @@ func Install(L *lua.Thread, root *lab.Lab) (*API, error) {
 
 // Bind sets the global `provium` to lab l (the root, or a test scope).
 func (a *API) Bind(l *lab.Lab) {
+	a.current = l
 	a.L.PushObject(l, classLab)
 	a.L.SetGlobal("provium")
 }
+
+// scope is where resources created now register for auto-close.
+func (a *API) scope() *lab.Scope { return a.current.Scope() }
 
 // push pushes a core object as its userdata.
 func (a *API) push(L *lua.Thread, obj any) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/provium/provium/internal/guest"
 	"github.com/provium/provium/internal/lab"
 	"github.com/provium/provium/internal/lua"
 )
@@ -13,10 +14,9 @@ type ctxT = context.Context
 // guestOps need a booted VM; until the VM backend is wired they fail with
 // the core's wrong-state error, which names the VM and its state.
 var guestOps = []string{
-	"run", "run_async", "read_file", "write_file", "push_file", "stat", "listdir",
-	"mkdir", "unlink", "rename", "open_file", "tail_file", "fd_stream", "syscall",
-	"syscall_async", "ioctl", "read_mem", "batch", "spawn_worker", "snapshot",
-	"clock", "console", "attach_disk",
+	"run_async", "tail_file", "fd_stream", "syscall",
+	"syscall_async", "ioctl", "read_mem", "spawn_worker", "snapshot",
+	"clock", "attach_disk",
 }
 
 func (a *API) vmClass() lua.Class {
@@ -32,6 +32,9 @@ func (a *API) vmClass() lua.Class {
 			}
 			if err := vm.Boot(L.Context(), opts); err != nil {
 				return 0, err
+			}
+			if m, ok := vm.Machine().(*guest.Machine); ok {
+				a.remember(vm, m)
 			}
 			L.PushValue(1)
 			return 1, nil
@@ -57,13 +60,39 @@ func (a *API) vmClass() lua.Class {
 		}),
 		"cid":                 vmConst("vm:cid", func(L *lua.Thread) { L.PushNil() }),
 		"console_socket_path": vmConst("vm:console_socket_path", func(L *lua.Thread) { L.PushNil() }),
-		"open_file_count":     vmConst("vm:open_file_count", func(L *lua.Thread) { L.PushInteger(0) }),
-		"open_stream_count":   vmConst("vm:open_stream_count", func(L *lua.Thread) { L.PushInteger(0) }),
-		"is_quiescent":        vmConst("vm:is_quiescent", func(L *lua.Thread) { L.PushBoolean(true) }),
-		"is_suspended":        vmConst("vm:is_suspended", func(L *lua.Thread) { L.PushBoolean(false) }),
-		"restore":             notYet("vm:restore", "snapshots arrive with the snapshot support"),
-		"nic":                 notYet("vm:nic", "NICs arrive with the network support"),
-		"disk":                notYet("vm:disk", "disks arrive with the disk support"),
+		"open_file_count": func(L *lua.Thread) (int, error) {
+			vm, err := self[*lab.VM](L, "vm:open_file_count")
+			if err != nil {
+				return 0, err
+			}
+			L.PushInteger(int64(a.openFileCount(vm)))
+			return 1, nil
+		},
+		"open_stream_count": vmConst("vm:open_stream_count", func(L *lua.Thread) { L.PushInteger(0) }),
+		"is_quiescent": func(L *lua.Thread) (int, error) {
+			vm, err := self[*lab.VM](L, "vm:is_quiescent")
+			if err != nil {
+				return 0, err
+			}
+			L.PushBoolean(a.openFileCount(vm) == 0)
+			return 1, nil
+		},
+		"run":          a.vmRun,
+		"read_file":    a.vmReadFile,
+		"write_file":   a.vmWriteFile,
+		"push_file":    a.vmPushFile,
+		"stat":         a.vmStat,
+		"listdir":      a.vmListdir,
+		"mkdir":        a.vmMkdir,
+		"unlink":       a.vmUnlink,
+		"rename":       a.vmRename,
+		"open_file":    a.vmOpenFile,
+		"batch":        a.vmBatch,
+		"console":      a.vmConsole,
+		"is_suspended": vmConst("vm:is_suspended", func(L *lua.Thread) { L.PushBoolean(false) }),
+		"restore":      notYet("vm:restore", "snapshots arrive with the snapshot support"),
+		"nic":          notYet("vm:nic", "NICs arrive with the network support"),
+		"disk":         notYet("vm:disk", "disks arrive with the disk support"),
 	}
 	for _, op := range guestOps {
 		site := "vm:" + op

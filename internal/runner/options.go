@@ -11,6 +11,7 @@ import (
 	"github.com/provium/provium/internal/config"
 	"github.com/provium/provium/internal/discover"
 	"github.com/provium/provium/internal/filter"
+	"github.com/provium/provium/internal/lab"
 )
 
 // Options configure how files run. One Options value is shared by all
@@ -28,6 +29,9 @@ type Options struct {
 	// Diagnostics receives -v diagnostics (`provium: [<path>] vm <name>: ...`).
 	Diagnostics io.Writer
 	Verbose     bool
+	// Backend returns the VM backend of a file (by display path); nil means
+	// no guests can boot (booting then fails with a clear error).
+	Backend func(file string) lab.Backend
 }
 
 // File is what the runner needs to know about a discovered file.

@@ -132,7 +132,11 @@ func (fr *fileRun) setup() error {
 	if cfg := fr.opts.Config; cfg != nil {
 		profiles = cfg.ProfileNames()
 	}
-	fr.root = lab.NewRoot(lab.Env{Profiles: profiles})
+	env := lab.Env{Profiles: profiles}
+	if fr.opts.Backend != nil {
+		env.Backend = fr.opts.Backend(fr.file.Display)
+	}
+	fr.root = lab.NewRoot(env)
 	api, err := luaapi.Install(L, fr.root)
 	if err != nil {
 		return err

@@ -1,0 +1,199 @@
+// Package agentbin finds the guest agent binary that Provium injects into
+// every guest. Provium ships the agent next to its own binary (make build
+// puts bin/provium-agent beside bin/provium); when running from a source
+// checkout (go test, go run) it builds the agent once, static and without
+// cgo, and caches the result by the hash of the agent's sources.
+package agentbin
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// EnvAgent names an agent binary to use instead of searching for one.
+const EnvAgent = "PROVIUM_AGENT"
+
+const modulePath = "github.com/provium/provium"
+
+// sourceDirs are the packages compiled into the agent; their contents key
+// the build cache.
+var sourceDirs = []string{"cmd/provium-agent", "internal/agent", "internal/proto"}
+
+// Locator finds (or builds) the agent once per process.
+type Locator struct {
+	// Getenv and Executable are injectable for tests.
+	Getenv     func(string) string
+	Executable func() (string, error)
+	// CacheDir holds builds from source (default ~/.cache/provium/agent).
+	CacheDir string
+
+	once sync.Once
+	path string
+	err  error
+}
+
+// Path returns the path of the agent binary.
+func (l *Locator) Path(ctx context.Context) (string, error) {
+	l.once.Do(func() { l.path, l.err = l.locate(ctx) })
+	return l.path, l.err
+}
+
+func (l *Locator) getenv(k string) string {
+	if l.Getenv != nil {
+		return l.Getenv(k)
+	}
+	return os.Getenv(k)
+}
+
+func (l *Locator) locate(ctx context.Context) (string, error) {
+	if p := l.getenv(EnvAgent); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("agent: %s=%s: %w", EnvAgent, p, err)
+		}
+		return p, nil
+	}
+	exe := os.Executable
+	if l.Executable != nil {
+		exe = l.Executable
+	}
+	self, err := exe()
+	if err == nil {
+		beside := filepath.Join(filepath.Dir(self), "provium-agent")
+		if st, err := os.Stat(beside); err == nil && st.Mode().IsRegular() {
+			return beside, nil
+		}
+	}
+	root, err := l.sourceRoot(self)
+	if err != nil {
+		return "", err
+	}
+	return l.build(ctx, root)
+}
+
+// sourceRoot finds a checkout of this module above the working directory or
+// the executable.
+func (l *Locator) sourceRoot(self string) (string, error) {
+	var starts []string
+	if wd, err := os.Getwd(); err == nil {
+		starts = append(starts, wd)
+	}
+	if self != "" {
+		starts = append(starts, filepath.Dir(self))
+	}
+	for _, dir := range starts {
+		for d := dir; ; d = filepath.Dir(d) {
+			if isModuleRoot(d) {
+				return d, nil
+			}
+			if filepath.Dir(d) == d {
+				break
+			}
+		}
+	}
+	return "", errors.New("agent: no provium-agent binary found next to the provium binary and no source checkout to build it from; " +
+		"run `make build`, or set " + EnvAgent + " to the agent binary")
+}
+
+func isModuleRoot(dir string) bool {
+	f, err := os.Open(filepath.Join(dir, "go.mod"))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if strings.HasPrefix(line, "module ") {
+			return strings.TrimSpace(strings.TrimPrefix(line, "module ")) == modulePath
+		}
+	}
+	return false
+}
+
+// SourceHash hashes the agent's sources and the module files.
+func SourceHash(root string) (string, error) {
+	h := sha256.New()
+	var files []string
+	for _, f := range []string{"go.mod", "go.sum"} {
+		files = append(files, filepath.Join(root, f))
+	}
+	for _, d := range sourceDirs {
+		err := filepath.WalkDir(filepath.Join(root, d), func(p string, e fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if !e.IsDir() && strings.HasSuffix(p, ".go") && !strings.HasSuffix(p, "_test.go") {
+				files = append(files, p)
+			}
+			return nil
+		})
+		if err != nil {
+			return "", fmt.Errorf("agent: hash sources: %w", err)
+		}
+	}
+	sort.Strings(files)
+	for _, p := range files {
+		f, err := os.Open(p)
+		if err != nil {
+			return "", fmt.Errorf("agent: hash sources: %w", err)
+		}
+		rel, _ := filepath.Rel(root, p)
+		fmt.Fprintf(h, "%s\x00", rel)
+		_, err = io.Copy(h, f)
+		f.Close()
+		if err != nil {
+			return "", fmt.Errorf("agent: hash sources: %w", err)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16], nil
+}
+
+func (l *Locator) cacheDir() string {
+	if l.CacheDir != "" {
+		return l.CacheDir
+	}
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "provium", "agent")
+	}
+	return filepath.Join(os.TempDir(), fmt.Sprintf("provium-agent-%d", os.Getuid()))
+}
+
+// build compiles the agent from the checkout at root into the cache.
+func (l *Locator) build(ctx context.Context, root string) (string, error) {
+	sum, err := SourceHash(root)
+	if err != nil {
+		return "", err
+	}
+	dir := l.cacheDir()
+	out := filepath.Join(dir, "provium-agent-"+sum)
+	if _, err := os.Stat(out); err == nil {
+		return out, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("agent: create cache %s: %w", dir, err)
+	}
+	tmp := fmt.Sprintf("%s.tmp.%d", out, os.Getpid())
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", tmp, "./cmd/provium-agent")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		os.Remove(tmp)
+		return "", fmt.Errorf("agent: build from %s: %v\n%s", root, err, b)
+	}
+	if err := os.Rename(tmp, out); err != nil {
+		return "", fmt.Errorf("agent: install build: %w", err)
+	}
+	return out, nil
+}

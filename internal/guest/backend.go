@@ -1,0 +1,309 @@
+// Package guest boots Provium guests: it turns a VM's profile and boot
+// options into a QEMU machine (internal/vmm) with the agent injected into
+// its initramfs (internal/initrd), waits for the agent's Hello over the
+// virtio-serial channel (internal/agentclient), and implements lab.Backend
+// and lab.Machine on top of them.
+package guest
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/provium/provium/internal/agentbin"
+	"github.com/provium/provium/internal/config"
+	"github.com/provium/provium/internal/initrd"
+	"github.com/provium/provium/internal/lab"
+	"github.com/provium/provium/internal/proto"
+	"github.com/provium/provium/internal/vmm"
+)
+
+// Defaults when neither boot options nor the profile say otherwise.
+const (
+	DefaultMemory       = 512 << 20
+	DefaultCPUs         = 1
+	DefaultAgentTimeout = 30 * time.Second
+	// consoleTailLines is how much console a boot failure carries.
+	consoleTailLines = 50
+)
+
+// Options configure a Backend shared by every file of a run.
+type Options struct {
+	Config *config.Config
+	Agent  *agentbin.Locator
+	// ScratchRoot holds run-<pid>/ and the caches (agent overlay, kernels).
+	ScratchRoot string
+	Accel       vmm.Accel
+	// Seed is the run seed from which per-VM rng seeds derive.
+	Seed uint64
+}
+
+// Backend starts guests. It is safe for concurrent use by many files.
+type Backend struct {
+	opts    Options
+	runDir  *vmm.RunDir
+	cache   *initrd.Cache
+	kernels *kernelCache
+
+	overlayOnce sync.Once
+	overlay     []byte
+	overlayErr  error
+}
+
+// New creates the run directory (removed by Close) and the caches.
+func New(opts Options) (*Backend, error) {
+	if opts.Agent == nil {
+		opts.Agent = &agentbin.Locator{}
+	}
+	if opts.Accel == "" {
+		opts.Accel = vmm.AccelTCG
+	}
+	if err := os.MkdirAll(opts.ScratchRoot, 0o700); err != nil {
+		return nil, fmt.Errorf("scratch: %w", err)
+	}
+	_, _ = vmm.SweepDeadRuns(opts.ScratchRoot)
+	rd, err := vmm.NewRunDir(opts.ScratchRoot)
+	if err != nil {
+		return nil, err
+	}
+	return &Backend{
+		opts:    opts,
+		runDir:  rd,
+		cache:   initrd.NewCache(filepath.Join(opts.ScratchRoot, "agent-overlay-cache")),
+		kernels: newKernelCache(filepath.Join(opts.ScratchRoot, "kernel-cache")),
+	}, nil
+}
+
+// Close removes the run directory. Machines must be stopped first.
+func (b *Backend) Close() error { return b.runDir.Remove() }
+
+// ForFile returns the lab.Backend of one test file: seeds derive from the
+// run seed, the file and the VM name, so scheduling cannot change them.
+func (b *Backend) ForFile(file string) lab.Backend { return &fileBackend{b: b, file: file} }
+
+type fileBackend struct {
+	b    *Backend
+	file string
+}
+
+func (f *fileBackend) Start(ctx context.Context, spec lab.BootSpec) (lab.Machine, error) {
+	return f.b.start(ctx, f.file, spec)
+}
+
+// derivedSeed mixes the run seed with the file and the VM path.
+func (b *Backend) derivedSeed(file, vmPath string) uint64 {
+	h := fnv.New64a()
+	var s [8]byte
+	binary.LittleEndian.PutUint64(s[:], b.opts.Seed)
+	h.Write(s[:])
+	io.WriteString(h, file+"\x00rng\x00"+vmPath)
+	return h.Sum64()
+}
+
+// agentOverlay is the gzip segment holding the agent binary, built once.
+func (b *Backend) agentOverlay(ctx context.Context) ([]byte, error) {
+	b.overlayOnce.Do(func() {
+		path, err := b.opts.Agent.Path(ctx)
+		if err != nil {
+			b.overlayErr = err
+			return
+		}
+		bin, err := os.ReadFile(path)
+		if err != nil {
+			b.overlayErr = fmt.Errorf("agent: %w", err)
+			return
+		}
+		a, err := initrd.Overlay(bin, nil)
+		if err != nil {
+			b.overlayErr = fmt.Errorf("agent overlay: %w", err)
+			return
+		}
+		b.overlay, b.overlayErr = a.Segment()
+	})
+	return b.overlay, b.overlayErr
+}
+
+// plan is everything resolved from the profile and the boot options.
+type plan struct {
+	kernel, initrd, cmdline string
+	memory                  int64
+	cpus                    int
+	agentTimeout            time.Duration
+	machine                 vmm.MachineType
+	seed                    uint64
+	boot                    proto.BootInfo
+}
+
+func (b *Backend) resolve(ctx context.Context, file string, spec lab.BootSpec) (*plan, *config.Profile, error) {
+	if b.opts.Config == nil {
+		return nil, nil, errors.New("no configuration loaded")
+	}
+	prof, err := b.opts.Config.Profile(spec.Profile)
+	if err != nil {
+		return nil, nil, err
+	}
+	kernel, err := prof.ResolveKernel()
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := os.Stat(kernel); err != nil {
+		return nil, nil, fmt.Errorf("profile `%s`: kernel `%s`: %v", prof.Name, kernel, unwrapPath(err))
+	}
+	if prof.Initrd != "" {
+		if _, err := os.Stat(prof.Initrd); err != nil {
+			return nil, nil, fmt.Errorf("profile `%s`: initrd `%s`: %v", prof.Name, prof.Initrd, unwrapPath(err))
+		}
+	}
+	p := &plan{machine: vmm.MachineType(prof.Machine)}
+	if p.kernel, err = b.kernels.bootable(ctx, prof.Name, kernel, prof.KernelBoot); err != nil {
+		return nil, nil, err
+	}
+	base, err := prof.BaseCmdline()
+	if err != nil {
+		return nil, nil, err
+	}
+	appendStr := ""
+	if spec.Opts.KernelCmdlineAppend != nil {
+		appendStr = *spec.Opts.KernelCmdlineAppend
+	}
+	if p.cmdline, err = config.ComposeCmdline(prof.Name, base, spec.Opts.KernelCmdline, appendStr, prof.InjectAgent); err != nil {
+		return nil, nil, err
+	}
+	p.memory = DefaultMemory
+	if prof.Memory > 0 {
+		p.memory = int64(prof.Memory)
+	}
+	if spec.Opts.Memory != nil {
+		p.memory = int64(*spec.Opts.Memory)
+	}
+	p.cpus = DefaultCPUs
+	if prof.CPUs > 0 {
+		p.cpus = prof.CPUs
+	}
+	if spec.Opts.CPUs != nil {
+		p.cpus = *spec.Opts.CPUs
+	}
+	p.agentTimeout = DefaultAgentTimeout
+	if prof.AgentBootTimeout > 0 {
+		p.agentTimeout = prof.AgentBootTimeout
+	}
+	if spec.Opts.AgentTimeout != nil {
+		p.agentTimeout = *spec.Opts.AgentTimeout
+	}
+	p.seed = b.derivedSeed(file, spec.Path)
+	if spec.Opts.RNGSeed != nil {
+		p.seed = *spec.Opts.RNGSeed
+	}
+	seed := proto.Seed(p.seed)
+	p.boot = proto.BootInfo{VMName: spec.Name, RNGSeed: &seed}
+	if t := spec.Opts.InitialTime; t != nil {
+		secs := float64(t.UnixNano()) / 1e9
+		p.boot.InitialTime = &secs
+	}
+	return p, prof, nil
+}
+
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// filesSegment builds the per-boot archive: boot.json plus the `files`
+// boot option.
+func filesSegment(p *plan, files []lab.FileSpec) ([]byte, error) {
+	bootJSON, err := json.Marshal(p.boot)
+	if err != nil {
+		return nil, err
+	}
+	entries := []initrd.File{{Path: initrd.BootJSONPath, Content: bootJSON, Mode: 0o644, HasMode: true}}
+	for _, f := range files {
+		entries = append(entries, initrd.File{Path: f.Path, Content: []byte(f.Content), Mode: int64(f.Mode), HasMode: true})
+	}
+	a, err := initrd.FilesArchive(entries)
+	if err != nil {
+		return nil, fmt.Errorf("boot_opts.files: %w", err)
+	}
+	return a.Segment()
+}
+
+func (b *Backend) start(ctx context.Context, file string, spec lab.BootSpec) (lab.Machine, error) {
+	p, prof, err := b.resolve(ctx, file, spec)
+	if err != nil {
+		return nil, err
+	}
+	dir := b.runDir.NewMachineDir()
+	// The merged initrd sits beside the machine dir (which vmm.Start
+	// creates) and goes once QEMU has loaded it.
+	initrdPath := dir + "-initrd"
+	defer os.Remove(initrdPath)
+	filesSeg, err := filesSegment(p, spec.Opts.Files)
+	if err != nil {
+		return nil, err
+	}
+	if prof.InjectAgent {
+		overlay, err := b.agentOverlay(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if p.initrd, err = b.cache.Merge(prof.Initrd, overlay, filesSeg, initrdPath); err != nil {
+			return nil, fmt.Errorf("initrd: %w", err)
+		}
+	} else if p.initrd, err = b.cache.Merge(prof.Initrd, nil, filesSeg, initrdPath); err != nil {
+		return nil, fmt.Errorf("initrd: %w", err)
+	}
+	cfg := vmm.Config{
+		Name:    spec.Path,
+		Machine: p.machine,
+		Accel:   b.opts.Accel,
+		Memory:  p.memory,
+		CPUs:    p.cpus,
+		Kernel:  p.kernel,
+		Initrd:  p.initrd,
+		Cmdline: p.cmdline,
+		Scratch: dir,
+		RNG:     vmm.RNGServed,
+	}.WithDefaults()
+	m, err := vmm.Start(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	g := newMachine(m, p.agentTimeout, spec.OnExit)
+	go g.serveRNG(p.seed)
+	if err := g.connect(ctx); err != nil {
+		tail := g.failureDetail()
+		_ = g.Stop(context.Background())
+		return nil, fmt.Errorf("%w%s", err, tail)
+	}
+	go g.watch()
+	return g, nil
+}
+
+// seededStream is the deterministic virtio-rng byte stream of a seed.
+func seededStream(seed uint64) io.Reader {
+	var key [32]byte
+	binary.LittleEndian.PutUint64(key[:], seed)
+	copy(key[8:], "provium-virtio-rng-stream")
+	return rand.NewChaCha8(key)
+}
+
+// indent prefixes every line.
+func indent(lines []string, prefix string) string {
+	var sb strings.Builder
+	for _, l := range lines {
+		sb.WriteString(prefix + l + "\n")
+	}
+	return sb.String()
+}

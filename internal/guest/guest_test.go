@@ -1,0 +1,113 @@
+package guest
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/provium/provium/internal/config"
+	"github.com/provium/provium/internal/guesttest"
+	"github.com/provium/provium/internal/lab"
+	"github.com/provium/provium/internal/proto"
+)
+
+func newBackend(t *testing.T, cfg *config.Config) *Backend {
+	t.Helper()
+	b, err := New(Options{Config: cfg, ScratchRoot: guesttest.ScratchRoot(t), Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+func TestBootRunAndStop(t *testing.T) {
+	cfg := guesttest.Config(t)
+	b := newBackend(t, cfg)
+	exited := make(chan bool, 1)
+	ctx := context.Background()
+	m, err := b.ForFile("a.test.lua").Start(ctx, lab.BootSpec{Name: "a", Path: "a", Profile: "linux",
+		Opts:   lab.BootOpts{Files: []lab.FileSpec{{Path: "/etc/greeting", Content: "hi", Mode: 0o600}}},
+		OnExit: func(p bool) { exited <- p }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := m.(*Machine)
+	a, err := g.Agent()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := a.Exec(ctx, proto.ExecReq{Cmd: "cat /etc/greeting; hostname", Shell: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(res.Stdout); got != "hia\n" || res.ExitCode != 0 {
+		t.Fatalf("exec = %q (exit %d, stderr %q)", got, res.ExitCode, res.Stderr)
+	}
+	dir := g.VMM().Config().Scratch
+	if err := m.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("scratch dir %s left behind", dir)
+	}
+	select {
+	case <-exited:
+		t.Fatal("a requested stop was reported as an exit")
+	case <-time.After(200 * time.Millisecond):
+	}
+}
+
+func TestGuestPoweroffIsReported(t *testing.T) {
+	b := newBackend(t, guesttest.Config(t))
+	exited := make(chan bool, 1)
+	ctx := context.Background()
+	m, err := b.ForFile("a.test.lua").Start(ctx, lab.BootSpec{Name: "p", Path: "p", Profile: "linux", OnExit: func(p bool) { exited <- p }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := m.(*Machine).Agent()
+	_, _ = a.Exec(ctx, proto.ExecReq{Cmd: "sync; poweroff -f", Shell: true})
+	select {
+	case p := <-exited:
+		if !p {
+			t.Fatal("guest poweroff reported as a crash")
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("guest poweroff not reported")
+	}
+}
+
+func TestMissingKernelAndSilentAgent(t *testing.T) {
+	cfg := guesttest.Config(t)
+	cfg.Profiles["broken"] = &config.Profile{Name: "broken", Kernel: "/nonexistent/vmlinux", Cmdline: "console=ttyS0", InjectAgent: true, KernelBoot: "auto", Machine: "q35"}
+	b := newBackend(t, cfg)
+	_, err := b.ForFile("f").Start(context.Background(), lab.BootSpec{Name: "x", Path: "x", Profile: "broken"})
+	if err == nil || !strings.Contains(err.Error(), "profile `broken`") || !strings.Contains(err.Error(), "/nonexistent/vmlinux") {
+		t.Fatalf("err = %v", err)
+	}
+	// inject_agent = false with an initrd whose init never starts an agent.
+	silent := *cfg.Profiles["linux"]
+	silent.Name, silent.InjectAgent = "silent", false
+	cfg.Profiles["silent"] = &silent
+	short := 3 * time.Second
+	start := time.Now()
+	idle := lab.FileSpec{Path: "/init", Content: "#!/bin/sh\necho silent-init-running\nwhile true; do sleep 1; done\n", Mode: 0o755}
+	_, err = b.ForFile("f").Start(context.Background(), lab.BootSpec{Name: "s", Path: "s", Profile: "silent",
+		Opts: lab.BootOpts{AgentTimeout: &short, Files: []lab.FileSpec{idle}}})
+	if err == nil || !strings.Contains(err.Error(), "agent did not answer within 3s") {
+		t.Fatalf("err = %v", err)
+	}
+	if time.Since(start) > 30*time.Second {
+		t.Fatalf("agent timeout not honoured: %s", time.Since(start))
+	}
+	if !strings.Contains(err.Error(), "silent-init-running") {
+		t.Fatalf("no console detail in %v", err)
+	}
+	entries, _ := os.ReadDir(b.runDir.Path)
+	if len(entries) != 0 {
+		t.Fatalf("scratch left behind: %v", entries)
+	}
+}

@@ -1,0 +1,217 @@
+package guest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/provium/provium/internal/agentclient"
+	"github.com/provium/provium/internal/vmm"
+)
+
+// Machine is one running guest: its QEMU process and its agent session.
+type Machine struct {
+	vm           *vmm.Machine
+	agentTimeout time.Duration
+	onExit       func(poweroff bool)
+
+	mu    sync.Mutex
+	agent *agentclient.Client
+
+	stopping atomic.Bool // a stop was requested: the exit is not news
+	exit     chan struct{}
+	exitInfo vmm.Exit
+}
+
+func newMachine(vm *vmm.Machine, agentTimeout time.Duration, onExit func(bool)) *Machine {
+	return &Machine{vm: vm, agentTimeout: agentTimeout, onExit: onExit, exit: make(chan struct{})}
+}
+
+// VMM returns the QEMU machine.
+func (g *Machine) VMM() *vmm.Machine { return g.vm }
+
+// Console returns the serial console capture.
+func (g *Machine) Console() *vmm.Console { return g.vm.Console() }
+
+// Agent returns the current agent session, or an error when there is none
+// (the guest is rebooting or gone).
+func (g *Machine) Agent() (*agentclient.Client, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.agent == nil {
+		return nil, errors.New("the agent is not connected")
+	}
+	return g.agent, nil
+}
+
+// connect waits for the agent's Hello for at most agentTimeout.
+func (g *Machine) connect(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, g.agentTimeout)
+	defer cancel()
+	type dialed struct {
+		c   *agentclient.Client
+		err error
+	}
+	ch := make(chan dialed, 1)
+	go func() {
+		conn, err := g.vm.AgentConn(ctx)
+		if err != nil {
+			ch <- dialed{nil, err}
+			return
+		}
+		c, err := agentclient.Dial(ctx, conn)
+		ch <- dialed{c, err}
+	}()
+	select {
+	case d := <-ch:
+		if d.err != nil {
+			select {
+			case <-g.vm.Done():
+				return fmt.Errorf("QEMU exited before the agent answered (%s)", g.vm.Wait())
+			case <-time.After(100 * time.Millisecond):
+			}
+			if ctx.Err() == context.DeadlineExceeded {
+				return fmt.Errorf("agent did not answer within %s", g.agentTimeout)
+			}
+			return fmt.Errorf("agent: %w", d.err)
+		}
+		g.mu.Lock()
+		g.agent = d.c
+		g.mu.Unlock()
+		return nil
+	case <-g.vm.Done():
+		cancel()
+		if d := <-ch; d.c != nil {
+			d.c.Close()
+		}
+		return fmt.Errorf("QEMU exited before the agent answered (%s)", g.vm.Wait())
+	}
+}
+
+// failureDetail is the console and QEMU stderr tail for boot errors.
+func (g *Machine) failureDetail() string {
+	var sb strings.Builder
+	if lines := g.vm.ConsoleTail(consoleTailLines); len(lines) > 0 {
+		sb.WriteString("\n--- last console lines ---\n")
+		sb.WriteString(indent(lines, ""))
+	} else {
+		sb.WriteString("\n(the console is empty)\n")
+	}
+	if s := strings.TrimSpace(g.vm.StderrTail()); s != "" {
+		sb.WriteString("--- qemu stderr ---\n" + s + "\n")
+	}
+	return strings.TrimRight(sb.String(), "\n")
+}
+
+// serveRNG feeds the guest's virtio-rng with the seed's stream.
+func (g *Machine) serveRNG(seed uint64) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-g.vm.Done():
+		case <-g.exit:
+		}
+		cancel()
+	}()
+	var conn net.Conn
+	var err error
+	for i := 0; i < 100; i++ {
+		var d net.Dialer
+		conn, err = d.DialContext(ctx, "unix", g.vm.Config().RNGSocket())
+		if err == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	_ = vmm.ServeEGD(ctx, conn, seededStream(seed))
+}
+
+// watch reports an exit nobody asked for to the core.
+func (g *Machine) watch() {
+	exit := g.vm.Wait()
+	g.exitInfo = exit
+	close(g.exit)
+	g.closeAgent()
+	if g.stopping.Load() {
+		return
+	}
+	_ = g.vm.Quit(context.Background()) // reap and remove the scratch dir
+	if g.onExit != nil {
+		g.onExit(exit.Kind == vmm.ExitGuestPoweroff)
+	}
+}
+
+func (g *Machine) closeAgent() {
+	g.mu.Lock()
+	a := g.agent
+	g.agent = nil
+	g.mu.Unlock()
+	if a != nil {
+		a.Close()
+	}
+}
+
+// Stop ends QEMU without the guest's help and cleans up.
+func (g *Machine) Stop(ctx context.Context) error {
+	g.stopping.Store(true)
+	g.closeAgent()
+	return g.vm.Quit(ctx)
+}
+
+// Pause stops the vCPUs.
+func (g *Machine) Pause(ctx context.Context) error { return g.vm.Pause(ctx) }
+
+// Resume continues the vCPUs.
+func (g *Machine) Resume(ctx context.Context) error { return g.vm.Resume(ctx) }
+
+// Reset is a hardware reset of the same QEMU; it returns once the agent of
+// the new boot answers.
+func (g *Machine) Reset(ctx context.Context) error {
+	g.closeAgent()
+	if err := g.vm.SystemReset(ctx); err != nil {
+		return err
+	}
+	if err := g.connect(ctx); err != nil {
+		return fmt.Errorf("%w%s", err, g.failureDetail())
+	}
+	return nil
+}
+
+// PowerButton presses the ACPI power button and waits for the guest to
+// power off.
+func (g *Machine) PowerButton(ctx context.Context, timeout time.Duration) (bool, error) {
+	g.stopping.Store(true)
+	if err := g.vm.PowerButton(ctx); err != nil {
+		return false, err
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-g.vm.Done():
+		_ = g.vm.Quit(ctx)
+		return true, nil
+	case <-t.C:
+		return false, nil
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+}
+
+// Wakeup resumes a guest suspended to RAM.
+func (g *Machine) Wakeup(ctx context.Context) error {
+	return errors.New("the guest is not suspended")
+}

@@ -1,0 +1,66 @@
+// Package guesttest gives tests that boot real guests the default image's
+// profile. The image is built (from Debian packages, via apt-get download)
+// the first time a test needs it and cached in the user's cache directory.
+package guesttest
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/provium/provium/internal/config"
+	"github.com/provium/provium/internal/image"
+)
+
+var (
+	once   sync.Once
+	result *image.Result
+	err    error
+)
+
+// Image returns the default image, building it if needed.
+func Image(t testing.TB) *image.Result {
+	t.Helper()
+	once.Do(func() {
+		dir, derr := image.DefaultDir()
+		if derr != nil {
+			err = derr
+			return
+		}
+		result, err = image.Build(context.Background(), image.Options{Out: dir, Progress: os.Stderr})
+	})
+	if err != nil {
+		t.Fatalf("default image: %v", err)
+	}
+	return result
+}
+
+// Config returns a configuration with the default image as profile `linux`.
+func Config(t testing.TB) *config.Config {
+	t.Helper()
+	img := Image(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "provium.toml")
+	if werr := os.WriteFile(path, []byte(img.Profile), 0o644); werr != nil {
+		t.Fatal(werr)
+	}
+	cfg, lerr := config.Load(path)
+	if lerr != nil {
+		t.Fatal(lerr)
+	}
+	return cfg
+}
+
+// ScratchRoot returns a short scratch root for a test (unix socket paths are
+// limited to 107 bytes, so t.TempDir() paths are too long).
+func ScratchRoot(t testing.TB) string {
+	t.Helper()
+	dir, derr := os.MkdirTemp("/tmp", "pvt-")
+	if derr != nil {
+		t.Fatal(derr)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}

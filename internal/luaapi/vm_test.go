@@ -1,0 +1,63 @@
+package luaapi_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/provium/provium/internal/discover"
+	"github.com/provium/provium/internal/guest"
+	"github.com/provium/provium/internal/guesttest"
+	"github.com/provium/provium/internal/result"
+	"github.com/provium/provium/internal/runner"
+)
+
+// runGuestFile runs a Lua test file against the default image, with a real
+// guest backend, and returns the outcome.
+func runGuestFile(t *testing.T, name string) *result.File {
+	t.Helper()
+	cfg := guesttest.Config(t)
+	b, err := guest.New(guest.Options{Config: cfg, ScratchRoot: guesttest.ScratchRoot(t), Seed: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	path, _ := filepath.Abs(filepath.Join("testdata", name))
+	f := discover.File{Display: "testdata/" + name, RootRel: name, Abs: path, Canonical: path}
+	res := runner.RunFile(context.Background(), f, &runner.Options{
+		Config:  cfg,
+		Roots:   []string{filepath.Dir(path)},
+		Backend: b.ForFile,
+	})
+	if res.HasChunkError {
+		t.Fatalf("chunk error: %s", res.ChunkError)
+	}
+	for _, tr := range res.Tests {
+		if tr.Status != result.Passed {
+			t.Errorf("%s: %s: %s", tr.Name, tr.Status, tr.Message)
+		}
+	}
+	return res
+}
+
+
+func TestLayer1OpsOnARealGuest(t *testing.T) {
+	res := runGuestFile(t, "layer1.test.lua")
+	if len(res.Tests) < 5 {
+		t.Fatalf("only %d tests ran", len(res.Tests))
+	}
+}
+
+func TestLifecycleOnARealGuest(t *testing.T) {
+	runGuestFile(t, "lifecycle.test.lua")
+	// Nothing may remain: no QEMU of ours.
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		cmd, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && strings.Contains(string(cmd), "qemu-system") && strings.Contains(string(cmd), "/pvt-") {
+			t.Errorf("QEMU left running: pid %s", e.Name())
+		}
+	}
+}
