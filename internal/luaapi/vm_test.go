@@ -42,7 +42,6 @@ func runGuestFile(t *testing.T, name string) *result.File {
 	return res
 }
 
-
 func TestLayer1OpsOnARealGuest(t *testing.T) {
 	res := runGuestFile(t, "layer1.test.lua")
 	if len(res.Tests) < 5 {
