@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/provium/provium/internal/guesttest"
 	"net"
 	"os"
 	"os/exec"
@@ -22,31 +23,12 @@ import (
 	"github.com/provium/provium/internal/proto"
 )
 
-// guestImage returns the default Linux image, built once from the .debs the
-// image tests keep (never downloaded here). The image is cached between
-// runs: this test is about the agent, which is always rebuilt.
+// guestImage returns the default Linux image (built from Debian packages on
+// first use and cached). This test is about the agent, which is always
+// rebuilt.
 func guestImage(t *testing.T, ctx context.Context) *image.Result {
 	t.Helper()
-	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
-		t.Skip("qemu-system-x86_64 not installed")
-	}
-	dir := os.Getenv("PROVIUM_TEST_IMAGE_DIR")
-	if dir == "" {
-		base, err := os.UserCacheDir()
-		if err != nil {
-			t.Fatal(err)
-		}
-		dir = filepath.Join(base, "provium", "test-image")
-	}
-	debs := filepath.Join(dir, "debs")
-	if _, err := os.Stat(debs); err != nil {
-		t.Skipf("no Debian packages in %s (the image tests download them)", debs)
-	}
-	res, err := image.Build(ctx, image.Options{Out: filepath.Join(dir, "agent-test-image"), FromDebs: debs})
-	if err != nil {
-		t.Fatalf("image: %v", err)
-	}
-	return res
+	return guesttest.Image(t)
 }
 
 // vm is one QEMU guest running the agent as PID 1.

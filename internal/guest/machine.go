@@ -165,6 +165,25 @@ func (g *Machine) closeAgent() {
 	}
 }
 
+// ExitDetail describes how the machine ended, with the console tail: what
+// an operation on a dead VM reports. Empty while it runs.
+func (g *Machine) ExitDetail() string {
+	select {
+	case <-g.exit:
+	default:
+		return ""
+	}
+	what := "QEMU exited (" + g.exitInfo.String() + ")"
+	if g.exitInfo.Kind == vmm.ExitGuestPanic {
+		what = "guest kernel panicked (" + g.exitInfo.String() + ")"
+	}
+	tail := g.vm.Console().Tail(consoleTailLines)
+	if len(tail) == 0 {
+		return what
+	}
+	return what + "\n--- last console lines ---\n" + strings.TrimRight(indent(tail, ""), "\n")
+}
+
 // Stop ends QEMU without the guest's help and cleans up.
 func (g *Machine) Stop(ctx context.Context) error {
 	g.stopping.Store(true)

@@ -46,6 +46,13 @@ func (a *API) guestSession(L *lua.Thread, op string) (*session, error) {
 		return nil, err
 	}
 	if err := vm.CheckGuestOp(op); err != nil {
+		if vm.State() == lab.Dead {
+			if last := a.machines[vm]; last != nil {
+				if d := last.ExitDetail(); d != "" {
+					return nil, fmt.Errorf("%w: %s", err, d)
+				}
+			}
+		}
 		return nil, err
 	}
 	m, ok := vm.Machine().(*guest.Machine)

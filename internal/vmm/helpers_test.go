@@ -2,6 +2,7 @@ package vmm
 
 import (
 	"context"
+	"github.com/provium/provium/internal/guesttest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -45,8 +46,8 @@ func testKernel(t testing.TB) testKernelFile {
 		f.Close()
 		return testKernelFile{path: p, elf: string(b) == "\x7fELF"}
 	}
-	t.Skip("no test kernel: set PROVIUM_TEST_KERNEL or unpack linux-image-*-amd64 under ~/.cache/provium/test-kernel")
-	return testKernelFile{}
+	// None around: build the default image (Debian packages, cached).
+	return testKernelFile{path: guesttest.Image(t).Vmlinux, elf: true}
 }
 
 // testInitrd builds a newc archive holding a static busybox and /init = script.

@@ -1,0 +1,116 @@
+package cli
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/provium/provium/internal/guesttest"
+)
+
+// qemuUnder lists the QEMU processes whose command line mentions dir.
+func qemuUnder(dir string) []string {
+	var found []string
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		cmd, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && strings.Contains(string(cmd), "qemu-system") && strings.Contains(string(cmd), dir) {
+			found = append(found, e.Name())
+		}
+	}
+	return found
+}
+
+// assertNothingLeft checks that no QEMU and no run directory remain.
+func assertNothingLeft(t *testing.T, scratch string) {
+	t.Helper()
+	if pids := qemuUnder(scratch); len(pids) > 0 {
+		t.Errorf("QEMU still running: %v", pids)
+	}
+	runs, _ := filepath.Glob(filepath.Join(scratch, "provium", "run-*"))
+	if len(runs) > 0 {
+		t.Errorf("run directories left behind: %v", runs)
+	}
+}
+
+func vmSuite(t *testing.T, files map[string]string) (*invocation, string) {
+	t.Helper()
+	img := guesttest.Image(t)
+	files["provium.toml"] = img.Profile
+	dir := writeTree(t, files)
+	in := newInvocation(t, dir)
+	return in, in.vars["XDG_RUNTIME_DIR"]
+}
+
+func TestVMsAreTornDownAfterPassFailAndTimeout(t *testing.T) {
+	in, scratch := vmSuite(t, map[string]string{
+		"pass.test.lua": `
+local a = provium:vm("a", "linux", {memory = "256M"}):boot()
+test("file vm and test vm", function(t)
+  local b = provium:vm("b", "linux", {memory = "256M"}):boot()
+  t:assert_eq(b:run("echo ok").stdout, "ok\n")
+  t:assert_eq(a:run("echo ok").stdout, "ok\n")
+end)`,
+		"fail.test.lua": `
+test("fails with a booted vm", function(t)
+  provium:vm("c", "linux", {memory = "256M"}):boot()
+  t:fail("on purpose")
+end)`,
+		"timeout.test.lua": `
+test("loops with a booted vm", {timeout = "2s"}, function(t)
+  provium:vm("d", "linux", {memory = "256M"}):boot()
+  while true do end
+end)`,
+	})
+	code, stdout, stderr := in.exec("--accel", "tcg", "-j", "1", ".")
+	if code != ExitFailed {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	for _, want := range []string{
+		"FAIL fail.test.lua (0 passed, 1 failed, 0 skipped)",
+		"PASS pass.test.lua (1 passed, 0 failed, 0 skipped)",
+		"FAIL timeout.test.lua (0 passed, 1 failed, 0 skipped)",
+	} {
+		if !containsLine(stdout, want) {
+			t.Errorf("missing %q in:\n%s", want, stdout)
+		}
+	}
+	if !strings.Contains(stdout, "test timed out after 2s") {
+		t.Errorf("timeout message missing:\n%s", stdout)
+	}
+	assertNothingLeft(t, scratch)
+}
+
+func TestVMsAreTornDownOnInterrupt(t *testing.T) {
+	marker := filepath.Join(t.TempDir(), "booted")
+	in, scratch := vmSuite(t, map[string]string{
+		"hang.test.lua": `
+local vm = provium:vm("h", "linux", {memory = "256M"}):boot()
+test("hangs", function(t)
+  local f = io.open("` + marker + `", "w"); f:write("up"); f:close()
+  wait_until(function() return false end, {timeout = 3600})
+end)`,
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		for ctx.Err() == nil {
+			if _, err := os.Stat(marker); err == nil {
+				cancel()
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	code, stdout, _ := in.execCtx(ctx, "--accel", "tcg", ".")
+	if code == ExitOK {
+		t.Fatalf("an interrupted run exited 0:\n%s", stdout)
+	}
+	if _, err := os.Stat(marker); err != nil {
+		t.Fatal("the VM never booted")
+	}
+	assertNothingLeft(t, scratch)
+}
