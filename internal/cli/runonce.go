@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/provium/provium/internal/accel"
@@ -105,7 +108,35 @@ func (s *session) runFiles(ctx context.Context, cfg *config.Config, set *discove
 		Diagnostics: diag,
 		Verbose:     s.pf.verbose,
 	}
-	backend := s.guestBackend(cfg, accel)
+	// A profile's build runs at its first use; a failing build aborts the
+	// run (exit 2, 20-cli-config.md §7.4).
+	runCtx, abortRun := context.WithCancel(ctx)
+	defer abortRun()
+	ctx = runCtx
+	var buildErr error
+	var buildMu sync.Mutex
+	builder := config.NewBuilder(cfg, config.BuildOptions{
+		NoBuild: s.pf.noBuild,
+		Notice:  s.env.Stderr,
+		Verbose: diag,
+		LogPath: func(p string) string { return filepath.Join(cfg.ScratchDir(), "build-"+p+".log") },
+	})
+	prepare := func(ctx context.Context, profile string) error {
+		if err := os.MkdirAll(cfg.ScratchDir(), 0o700); err != nil {
+			return err
+		}
+		err := builder.Ensure(ctx, profile)
+		if err != nil && ctx.Err() == nil {
+			buildMu.Lock()
+			if buildErr == nil {
+				buildErr = err
+			}
+			buildMu.Unlock()
+			abortRun()
+		}
+		return err
+	}
+	backend := s.guestBackend(cfg, accel, prepare)
 	defer backend.Close()
 	opts.Backend = backend.ForFile
 	props := map[string]string{
@@ -152,6 +183,11 @@ func (s *session) runFiles(ctx context.Context, cfg *config.Config, set *discove
 	if renderErr != nil {
 		return 0, renderErr
 	}
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if buildErr != nil {
+		return 0, buildErr
+	}
 	return code, nil
 }
 
@@ -167,7 +203,7 @@ func (s *session) jobLimit() int {
 
 // guestBackend makes the VM backend of a run; the KVM probe and the run
 // directory happen at the first boot.
-func (s *session) guestBackend(cfg *config.Config, requested string) *guest.Lazy {
+func (s *session) guestBackend(cfg *config.Config, requested string, prepare func(context.Context, string) error) *guest.Lazy {
 	return &guest.Lazy{Make: func(ctx context.Context) (*guest.Backend, error) {
 		_, source, _ := cfg.Accel(s.pf.accel)
 		dec, err := accel.Resolve(ctx, requested, source, accel.Options{CacheDir: cfg.ScratchDir()})
@@ -182,6 +218,7 @@ func (s *session) guestBackend(cfg *config.Config, requested string) *guest.Lazy
 			ScratchRoot: cfg.ScratchDir(),
 			Accel:       vmm.Accel(dec.Accel),
 			Seed:        s.seed,
+			Prepare:     prepare,
 		})
 	}}
 }

@@ -114,3 +114,56 @@ end)`,
 	}
 	assertNothingLeft(t, scratch)
 }
+
+func TestProfileBuildRunsBeforeFirstBoot(t *testing.T) {
+	img := guesttest.Image(t)
+	toml := `
+[profiles.built]
+build = "cp ` + img.Vmlinux + ` {out}/vmlinux && echo built >> {out}/count"
+kernel = "{out}/vmlinux"
+initrd = "` + img.Initrd + `"
+cmdline = "console=ttyS0 quiet"
+
+[profiles.broken]
+build = "echo compiling; exit 3"
+kernel = "{out}/vmlinux"
+cmdline = "console=ttyS0"
+`
+	dir := writeTree(t, map[string]string{
+		"provium.toml": toml,
+		"a.test.lua": `
+test("boots the built profile twice", function(t)
+  provium:vm("x", "built", {memory = "256M"}):boot()
+  provium:vm("y", "built", {memory = "256M"}):boot()
+end)`,
+	})
+	in := newInvocation(t, dir)
+	code, stdout, stderr := in.exec("--accel", "tcg", "a.test.lua")
+	if code != ExitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stderr, "provium: building profile `built` → ") {
+		t.Errorf("no build notice in:\n%s", stderr)
+	}
+	count, err := os.ReadFile(filepath.Join(dir, ".provium-build", "built", "count"))
+	if err != nil || string(count) != "built\n" {
+		t.Fatalf("build ran %q times (err %v); want once", count, err)
+	}
+
+	os.WriteFile(filepath.Join(dir, "b.test.lua"), []byte(`
+test("boots the broken profile", function(t)
+  provium:vm("z", "broken"):boot()
+end)`), 0o644)
+	code, stdout, stderr = in.exec("--accel", "tcg", "b.test.lua")
+	if code != ExitUsage {
+		t.Fatalf("exit %d, want 2\n%s\n%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stderr, "provium: profile `broken`: build command failed (exit code 3)") || !strings.Contains(stderr, "compiling") {
+		t.Errorf("build failure not reported:\n%s", stderr)
+	}
+	// --no-build skips it: the boot then fails on the missing kernel instead.
+	code, stdout, _ = in.exec("--accel", "tcg", "--no-build", "b.test.lua")
+	if code != ExitFailed || !strings.Contains(stdout, "vmlinux") {
+		t.Errorf("--no-build: exit %d\n%s", code, stdout)
+	}
+}

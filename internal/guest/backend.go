@@ -46,6 +46,9 @@ type Options struct {
 	Accel       vmm.Accel
 	// Seed is the run seed from which per-VM rng seeds derive.
 	Seed uint64
+	// Prepare, when set, runs before a profile's first boot (the profile's
+	// `build` command).
+	Prepare func(ctx context.Context, profile string) error
 }
 
 // Backend starts guests. It is safe for concurrent use by many files.
@@ -240,6 +243,11 @@ func filesSegment(p *plan, files []lab.FileSpec) ([]byte, error) {
 }
 
 func (b *Backend) start(ctx context.Context, file string, spec lab.BootSpec) (lab.Machine, error) {
+	if b.opts.Prepare != nil {
+		if err := b.opts.Prepare(ctx, spec.Profile); err != nil {
+			return nil, err
+		}
+	}
 	p, prof, err := b.resolve(ctx, file, spec)
 	if err != nil {
 		return nil, err
