@@ -300,3 +300,21 @@ func TestNoStateLeak(t *testing.T) {
 		t.Fatalf("goroutines grew: %d -> %d", before, after)
 	}
 }
+
+func TestInterruptAfterCloseIsHarmless(t *testing.T) {
+	for i := 0; i < 50; i++ {
+		s, err := NewState()
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() {
+			s.Interrupt("late watchdog")
+			s.ClearInterrupt()
+			close(done)
+		}()
+		s.Close()
+		<-done
+		s.Interrupt("after close")
+	}
+}

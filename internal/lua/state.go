@@ -85,6 +85,11 @@ type State struct {
 	next    uint64
 
 	ctx context.Context
+
+	// lifeMu lets Interrupt (any goroutine) race safely with Close: a
+	// watchdog may fire just as its file finishes.
+	lifeMu sync.RWMutex
+	closed bool
 }
 
 // Thread is a Lua thread (the main one or a coroutine) of a State. All
@@ -121,9 +126,12 @@ func (s *State) Main() *Thread { return s.main }
 
 // Close releases the state; every __gc metamethod runs.
 func (s *State) Close() {
-	if s.main == nil || s.main.L == nil {
+	s.lifeMu.Lock()
+	defer s.lifeMu.Unlock()
+	if s.closed || s.main == nil || s.main.L == nil {
 		return
 	}
+	s.closed = true
 	C.pv_close(s.main.L)
 	s.main.L = nil
 	s.handle.Delete()
@@ -142,13 +150,24 @@ func (s *State) Context() context.Context { return s.ctx }
 // (every 1000 instructions) and keep raising it on every tick, so pcall
 // cannot swallow it. It is safe to call from any goroutine.
 func (s *State) Interrupt(msg string) {
+	s.lifeMu.RLock()
+	defer s.lifeMu.RUnlock()
+	if s.closed {
+		return
+	}
 	cmsg := C.CString(msg)
 	defer C.free(unsafe.Pointer(cmsg))
 	C.pv_set_interrupt(s.main.L, cmsg)
 }
 
 // ClearInterrupt stops the raising started by Interrupt.
-func (s *State) ClearInterrupt() { C.pv_clear_interrupt(s.main.L) }
+func (s *State) ClearInterrupt() {
+	s.lifeMu.RLock()
+	defer s.lifeMu.RUnlock()
+	if !s.closed {
+		C.pv_clear_interrupt(s.main.L)
+	}
+}
 
 // ObjectCount reports how many Go objects are referenced from Lua userdata
 // and Go functions (for leak tests).
