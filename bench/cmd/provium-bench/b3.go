@@ -1,0 +1,117 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/provium/provium/internal/agentclient"
+	"github.com/provium/provium/internal/guest"
+	"github.com/provium/provium/internal/lab"
+	"github.com/provium/provium/internal/proto"
+)
+
+// opResult is the latency distribution of one agent operation.
+type opResult struct {
+	Op      string  `json:"op"`
+	N       int     `json:"n"`
+	MedianU float64 `json:"median_us"`
+	P99U    float64 `json:"p99_us"`
+	MinU    float64 `json:"min_us"`
+	MeanU   float64 `json:"mean_us"`
+}
+
+// b3Result is Provium's half of B3: single operations through the agent
+// client on one booted guest (the qemu-guest-agent half is not measured).
+type b3Result struct {
+	Ops []opResult `json:"ops"`
+}
+
+// runB3 boots one guest and times each operation n times after warmup
+// unmeasured ones. Operations run one at a time (one worker).
+func runB3(ctx context.Context, env *benchEnv, warmup, n int) (*b3Result, error) {
+	be, err := guest.New(guest.Options{Config: env.cfg, ScratchRoot: env.scratch, Accel: env.accel, Seed: 1})
+	if err != nil {
+		return nil, err
+	}
+	defer be.Close()
+	bctx, cancel := context.WithTimeout(ctx, bootTimeout)
+	defer cancel()
+	fmt.Fprintln(os.Stderr, "B3: booting")
+	m, err := be.ForFile("bench.test.lua").Start(bctx, lab.BootSpec{Name: "b3", Path: "b3", Profile: "linux"})
+	if err != nil {
+		return nil, fmt.Errorf("boot: %w", err)
+	}
+	defer m.Stop(context.Background())
+	a, err := m.(*guest.Machine).Agent()
+	if err != nil {
+		return nil, err
+	}
+
+	const readPath, writePath = "/tmp/b3-read", "/tmp/b3-write"
+	page := bytes.Repeat([]byte("provium!"), 4096/8)
+	if err := a.WriteFile(ctx, readPath, page); err != nil {
+		return nil, fmt.Errorf("setup: %w", err)
+	}
+	ops := []struct {
+		name string
+		fn   func(context.Context, *agentclient.Client) error
+	}{
+		{"ping (channel round trip)", func(ctx context.Context, a *agentclient.Client) error { return a.Ping(ctx) }},
+		{`exec "true" (vm:run, shell form)`, func(ctx context.Context, a *agentclient.Client) error {
+			r, err := a.Exec(ctx, proto.ExecReq{Cmd: "true", Shell: true})
+			if err == nil && r.ExitCode != 0 {
+				err = fmt.Errorf("exit code %d", r.ExitCode)
+			}
+			return err
+		}},
+		{`exec "true" (direct)`, func(ctx context.Context, a *agentclient.Client) error {
+			r, err := a.Exec(ctx, proto.ExecReq{Cmd: "true"})
+			if err == nil && r.ExitCode != 0 {
+				err = fmt.Errorf("exit code %d", r.ExitCode)
+			}
+			return err
+		}},
+		{"stat", func(ctx context.Context, a *agentclient.Client) error {
+			_, err := a.Stat(ctx, readPath)
+			return err
+		}},
+		{"read_file 4 KiB", func(ctx context.Context, a *agentclient.Client) error {
+			b, err := a.ReadFile(ctx, readPath)
+			if err == nil && len(b) != len(page) {
+				err = fmt.Errorf("read %d bytes", len(b))
+			}
+			return err
+		}},
+		{"write_file 4 KiB", func(ctx context.Context, a *agentclient.Client) error {
+			return a.WriteFile(ctx, writePath, page)
+		}},
+	}
+	res := &b3Result{}
+	for _, op := range ops {
+		fmt.Fprintf(os.Stderr, "B3: %s × %d\n", op.name, n)
+		for i := 0; i < warmup; i++ {
+			if err := op.fn(ctx, a); err != nil {
+				return nil, fmt.Errorf("%s: %w", op.name, err)
+			}
+		}
+		samples := make([]float64, 0, n)
+		for i := 0; i < n; i++ {
+			start := time.Now()
+			err := op.fn(ctx, a)
+			d := time.Since(start)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", op.name, err)
+			}
+			samples = append(samples, float64(d.Nanoseconds())/1e3)
+		}
+		res.Ops = append(res.Ops, opResult{
+			Op: op.name, N: n,
+			MedianU: median(samples), P99U: percentile(samples, 99),
+			MinU: minOf(samples), MeanU: mean(samples),
+		})
+	}
+	return res, nil
+}

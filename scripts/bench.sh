@@ -1,0 +1,12 @@
+#!/bin/sh
+# Runs Provium's benchmarks (spec 50-performance.md: B1 and Provium's half of
+# B3) and writes bench/results/<date>.json. Arguments are passed to
+# provium-bench (see `bin/provium-bench -h`), e.g. ./scripts/bench.sh -boots 10.
+# Guests boot one at a time; on a 2-core TCG machine a default run takes
+# about a minute.
+set -eu
+cd "$(dirname "$0")/.."
+GO=${GO:-go}
+mkdir -p bin
+"$GO" build -o bin/provium-bench ./bench/cmd/provium-bench
+exec bin/provium-bench "$@"
