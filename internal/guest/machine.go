@@ -49,7 +49,9 @@ func (g *Machine) Agent() (*agentclient.Client, error) {
 	return g.agent, nil
 }
 
-// connect waits for the agent's Hello for at most agentTimeout.
+// connect waits for the agent's Hello for at most agentTimeout. The dial
+// runs in its own goroutine; on timeout or QEMU exit its connection is
+// closed, which unblocks it whatever it was waiting for.
 func (g *Machine) connect(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, g.agentTimeout)
 	defer cancel()
@@ -58,14 +60,30 @@ func (g *Machine) connect(ctx context.Context) error {
 		err error
 	}
 	ch := make(chan dialed, 1)
+	var connMu sync.Mutex
+	var conn net.Conn
+	abandon := func() {
+		cancel()
+		connMu.Lock()
+		if conn != nil {
+			conn.Close()
+		}
+		connMu.Unlock()
+		if d := <-ch; d.c != nil {
+			d.c.Close()
+		}
+	}
 	go func() {
-		conn, err := g.vm.AgentConn(ctx)
+		c, err := g.vm.AgentConn(ctx)
 		if err != nil {
 			ch <- dialed{nil, err}
 			return
 		}
-		c, err := agentclient.Dial(ctx, conn)
-		ch <- dialed{c, err}
+		connMu.Lock()
+		conn = c
+		connMu.Unlock()
+		client, err := agentclient.Dial(ctx, c)
+		ch <- dialed{client, err}
 	}()
 	select {
 	case d := <-ch:
@@ -85,11 +103,14 @@ func (g *Machine) connect(ctx context.Context) error {
 		g.mu.Unlock()
 		return nil
 	case <-g.vm.Done():
-		cancel()
-		if d := <-ch; d.c != nil {
-			d.c.Close()
-		}
+		abandon()
 		return fmt.Errorf("QEMU exited before the agent answered (%s)", g.vm.Wait())
+	case <-ctx.Done():
+		abandon()
+		if ctx.Err() == context.DeadlineExceeded {
+			return fmt.Errorf("agent did not answer within %s", g.agentTimeout)
+		}
+		return ctx.Err()
 	}
 }
 
