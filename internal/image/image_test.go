@@ -173,6 +173,9 @@ func TestBuildReusesCompleteImage(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(out, releaseName), []byte("6.1.0-test\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(out, formatName), []byte(formatVersion+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	var progress bytes.Buffer
 	// FromDebs points nowhere: a rebuild would fail, reuse must not look at it.
 	res, err := Build(context.Background(), Options{Out: out, FromDebs: filepath.Join(out, "missing"), Progress: &progress})
@@ -181,6 +184,17 @@ func TestBuildReusesCompleteImage(t *testing.T) {
 	}
 	if !res.Reused || res.KernelRelease != "6.1.0-test" || res.Vmlinux != filepath.Join(out, VmlinuxName) {
 		t.Fatalf("result %+v", res)
+	}
+	if !strings.Contains(progress.String(), "reusing") {
+		t.Fatalf("progress %q", progress.String())
+	}
+	// An image of an older layout is not reused: the rebuild is attempted
+	// (and fails here, FromDebs pointing nowhere).
+	if err := os.WriteFile(filepath.Join(out, formatName), []byte("1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Build(context.Background(), Options{Out: out, FromDebs: filepath.Join(out, "missing")}); err == nil {
+		t.Fatal("an image of an older format was reused")
 	}
 	if !strings.Contains(progress.String(), "reusing") {
 		t.Fatalf("progress %q", progress.String())
