@@ -17,6 +17,9 @@ build: deps
 # detector, then every package (VM tests boot real guests under TCG).
 test: deps
 	$(GO) vet ./...
+	@# Build the default guest image once up front: several test packages
+	@# boot it and would otherwise race to build it in parallel.
+	$(GO) run ./cmd/provium image build >/dev/null
 	$(GO) test -race ./internal/lua/... ./internal/runner/... ./internal/lab/...
 	$(GO) test -timeout 45m ./...
 
