@@ -54,8 +54,7 @@ func run(argv []string) int {
 		fmt.Println(version)
 		return 0
 	case *workerFD >= 0:
-		logf("workers are not supported by this agent build")
-		return 2
+		return serveWorkerMain(*workerFD)
 	case *serveStdio:
 		return serveStdioMain()
 	case *serveUnix != "":
@@ -121,6 +120,19 @@ func serveUnixMain(path string) int {
 	}
 	for ; sessions > 0; sessions-- {
 		<-done
+	}
+	return 0
+}
+
+// serveWorkerMain is a worker process started by the agent for
+// spawn_worker: one session on the inherited socket, then exit.
+func serveWorkerMain(fd int) int {
+	if os.Getenv("PATH") == "" {
+		os.Setenv("PATH", defaultPath)
+	}
+	if err := agent.ServeWorker(context.Background(), newServer(), fd); err != nil {
+		logf("worker: %v", err)
+		return 1
 	}
 	return 0
 }

@@ -102,10 +102,9 @@ func lookPath(name string, env []string) (string, error) {
 	return "", proto.ErrnoError(unix.ENOENT)
 }
 
-// runExec runs a command to completion in its own process group. On timeout
-// or when ctx ends (session gone) the whole group is SIGKILLed, so children
-// of a shell die with it.
-func runExec(ctx context.Context, r proto.ExecReq) (proto.ExecResult, error) {
+// prepareCmd resolves an ExecReq into a command in its own process group,
+// with no stdio attached yet.
+func prepareCmd(r proto.ExecReq) (*exec.Cmd, error) {
 	var env []string
 	if !r.EnvClear {
 		env = os.Environ()
@@ -116,13 +115,13 @@ func runExec(ctx context.Context, r proto.ExecReq) (proto.ExecResult, error) {
 	var argv []string
 	if r.Shell {
 		if len(r.Args) > 0 {
-			return proto.ExecResult{}, &proto.Error{Message: "exec: shell form takes no args"}
+			return nil, &proto.Error{Message: "exec: shell form takes no args"}
 		}
 		path, argv = "/bin/sh", []string{"/bin/sh", "-c", r.Cmd}
 	} else {
 		p, err := lookPath(r.Cmd, env)
 		if err != nil {
-			return proto.ExecResult{}, err
+			return nil, err
 		}
 		path, argv = p, append([]string{r.Cmd}, r.Args...)
 	}
@@ -130,20 +129,31 @@ func runExec(ctx context.Context, r proto.ExecReq) (proto.ExecResult, error) {
 	if cwd == "" {
 		cwd = "/"
 	}
-	stdout := &cappedBuffer{max: maxCapture}
-	stderr := &cappedBuffer{max: maxCapture}
-	cmd := &exec.Cmd{
+	return &exec.Cmd{
 		Path:        path,
 		Args:        argv,
 		Env:         env,
 		Dir:         cwd,
-		Stdin:       bytes.NewReader(r.Stdin),
-		Stdout:      stdout,
-		Stderr:      stderr,
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
-		WaitDelay:   pipeDrainDelay,
+	}, nil
+}
+
+// runExec runs a command to completion in its own process group. On timeout
+// or when ctx ends (session gone) the whole group is SIGKILLed, so children
+// of a shell die with it. start starts the prepared command (a worker forks
+// from its syscall thread so children get that thread's credentials).
+func runExec(ctx context.Context, r proto.ExecReq, start func(*exec.Cmd) error) (proto.ExecResult, error) {
+	cmd, err := prepareCmd(r)
+	if err != nil {
+		return proto.ExecResult{}, err
 	}
-	if err := cmd.Start(); err != nil {
+	stdout := &cappedBuffer{max: maxCapture}
+	stderr := &cappedBuffer{max: maxCapture}
+	cmd.Stdin = bytes.NewReader(r.Stdin)
+	cmd.Stdout = stdout
+	cmd.Stderr = stderr
+	cmd.WaitDelay = pipeDrainDelay
+	if err := start(cmd); err != nil {
 		return proto.ExecResult{}, err
 	}
 	pgid := cmd.Process.Pid
@@ -169,26 +179,11 @@ func runExec(ctx context.Context, r proto.ExecReq) (proto.ExecResult, error) {
 		}
 	}()
 
-	err := cmd.Wait()
+	err = cmd.Wait()
 	var exitErr *exec.ExitError
 	if err != nil && !errors.As(err, &exitErr) && !errors.Is(err, exec.ErrWaitDelay) {
 		return proto.ExecResult{}, err
 	}
-	res := proto.ExecResult{Stdout: stdout.buf.Bytes(), Stderr: stderr.buf.Bytes()}
 	ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
-	switch {
-	case timedOut.Load():
-		res.Status, res.ExitCode = proto.StatusTimedOut, proto.ExitCodeTimedOut
-	case ws.Signaled():
-		res.Status, res.ExitCode, res.Signal = proto.StatusSignalled, proto.ExitCodeSignalled, int(ws.Signal())
-	default:
-		res.Status, res.ExitCode = proto.StatusExited, ws.ExitStatus()
-	}
-	if res.Stdout == nil {
-		res.Stdout = []byte{}
-	}
-	if res.Stderr == nil {
-		res.Stderr = []byte{}
-	}
-	return res, nil
+	return execResult(ws, timedOut.Load(), stdout.buf.Bytes(), stderr.buf.Bytes()), nil
 }

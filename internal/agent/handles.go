@@ -16,9 +16,11 @@ const maxFileRead = 16 << 20
 // open file handles. When the session dies they are all closed, so a handle
 // from an earlier session can never reach a reused fd.
 type session struct {
-	mu    sync.Mutex
-	next  uint64
-	files map[uint64]*handle
+	mu      sync.Mutex
+	next    uint64 // one handle space for files, processes and pendings
+	files   map[uint64]*handle
+	procs   map[uint64]*process
+	pending map[uint64]*pendingCall
 }
 
 // handle is one open file. Its mutex serialises I/O against close so an op
@@ -30,7 +32,7 @@ type handle struct {
 }
 
 func newSession() *session {
-	return &session{files: map[uint64]*handle{}}
+	return &session{files: map[uint64]*handle{}, procs: map[uint64]*process{}, pending: map[uint64]*pendingCall{}}
 }
 
 func openFlags(m proto.OpenMode) (int, error) {
@@ -80,7 +82,7 @@ func (s *session) open(r proto.OpenReq) (proto.OpenResp, error) {
 	defer s.mu.Unlock()
 	if s.files == nil {
 		unix.Close(fd)
-		return proto.OpenResp{}, &proto.Error{Message: "session closed"}
+		return proto.OpenResp{}, errSessionClosed
 	}
 	s.next++
 	s.files[s.next] = &handle{fd: fd}
@@ -188,13 +190,25 @@ func (h *handle) closeFD() error {
 	return unix.Close(h.fd)
 }
 
-// closeAll drops every handle; later opens on this session fail.
+// closeAll drops every handle and kills every process of the session
+// (reaping them); later opens and starts on this session fail. Pending
+// syscall_async calls are forgotten: a raw syscall cannot be interrupted,
+// so their threads end when the call returns.
 func (s *session) closeAll() {
 	s.mu.Lock()
-	files := s.files
-	s.files = nil
+	files, procs := s.files, s.procs
+	s.files, s.procs, s.pending = nil, map[uint64]*process{}, map[uint64]*pendingCall{}
 	s.mu.Unlock()
 	for _, h := range files {
 		_ = h.closeFD()
 	}
+	var wg sync.WaitGroup
+	for _, p := range procs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.kill()
+		}()
+	}
+	wg.Wait()
 }

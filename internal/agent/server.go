@@ -27,6 +27,15 @@ type Server struct {
 	// Logf receives diagnostics; nil discards them. A PID-1 agent has no
 	// better place than the console, so the caller decides.
 	Logf func(format string, args ...any)
+	// WorkerExe is the binary started (with WorkerFlag) for spawn_worker;
+	// empty means this executable.
+	WorkerExe string
+
+	worker bool // serving a worker process's session (ServeWorker)
+
+	sysMu     sync.Mutex
+	sys       *sysThread // dedicated syscall thread, started on first use
+	sysClosed bool
 }
 
 // YamuxConfig is the session configuration both ends use. Keepalives are off
@@ -47,6 +56,9 @@ func YamuxConfig() *yamux.Config {
 var features = []string{
 	proto.OpExec, proto.OpReadFile, proto.OpWriteFile, proto.OpStat, proto.OpListdir,
 	proto.OpMkdir, proto.OpUnlink, proto.OpRename, proto.OpOpen, proto.OpBatch,
+	proto.OpProcStart, proto.OpProcStream, proto.OpTailFile, proto.OpFdStream, proto.OpFileTail,
+	proto.OpSyscall, proto.OpSyscallAsync, proto.OpIoctl, proto.OpReadMem, proto.OpWorkerSpawn,
+	proto.OpClockGet,
 }
 
 func (s *Server) logf(format string, args ...any) {
@@ -172,6 +184,16 @@ func (s *Server) serveStream(ctx context.Context, endSession context.CancelFunc,
 		err = s.readFileStream(st, req.Body)
 	case proto.OpWriteFile:
 		err = s.writeFileStream(st, req.Body)
+	case proto.OpProcStream:
+		err = s.serveFeed(ctx, st, func() (feed, func(), error) { return sess.prepareProcStream(req.Body) })
+	case proto.OpTailFile:
+		err = s.serveFeed(ctx, st, func() (feed, func(), error) { return prepareTailFile(req.Body) })
+	case proto.OpFdStream:
+		err = s.serveFeed(ctx, st, func() (feed, func(), error) { return prepareFdStream(req.Body) })
+	case proto.OpFileTail:
+		err = s.serveFeed(ctx, st, func() (feed, func(), error) { return sess.prepareFileTail(req.Body) })
+	case proto.OpWorkerSpawn:
+		err = s.serveWorkerSpawn(ctx, st)
 	default:
 		// The host sends nothing after the request of a single-message op,
 		// so any read returning means it closed or reset the stream
@@ -215,7 +237,7 @@ func (s *Server) dispatch(ctx context.Context, sess *session, req proto.Request)
 		if err := decodeBody(req, &r); err != nil {
 			return nil, err
 		}
-		return runExec(ctx, r)
+		return runExec(ctx, r, s.starter(ctx))
 	case proto.OpReadFile:
 		var r proto.ReadFileReq
 		if err := decodeBody(req, &r); err != nil {
@@ -297,13 +319,85 @@ func (s *Server) dispatch(ctx context.Context, sess *session, req proto.Request)
 			return nil, err
 		}
 		return proto.Empty{}, sess.close(r.Handle)
+	case proto.OpProcStart, proto.OpProcWait, proto.OpProcStatus, proto.OpProcSignal,
+		proto.OpProcStdin, proto.OpProcCloseStdin, proto.OpProcClose:
+		return s.dispatchProc(ctx, sess, req)
+	case proto.OpSyscall:
+		var r proto.SyscallReq
+		if err := decodeBody(req, &r); err != nil {
+			return nil, err
+		}
+		return s.syscall(ctx, r)
+	case proto.OpSyscallAsync:
+		var r proto.SyscallReq
+		if err := decodeBody(req, &r); err != nil {
+			return nil, err
+		}
+		return sess.startAsync(r)
+	case proto.OpSyscallAwait:
+		var r proto.AwaitReq
+		if err := decodeBody(req, &r); err != nil {
+			return nil, err
+		}
+		return sess.await(ctx, r)
+	case proto.OpSyscallDone:
+		var r proto.PendingReq
+		if err := decodeBody(req, &r); err != nil {
+			return nil, err
+		}
+		return sess.pendingDone(r.ID)
+	case proto.OpIoctl:
+		var r proto.IoctlReq
+		if err := decodeBody(req, &r); err != nil {
+			return nil, err
+		}
+		return s.ioctl(ctx, r)
+	case proto.OpReadMem:
+		var r proto.ReadMemReq
+		if err := decodeBody(req, &r); err != nil {
+			return nil, err
+		}
+		return readMem(r)
+	case proto.OpClockGet:
+		return clockGet()
+	case proto.OpClockSet, proto.OpClockAdvance, proto.OpClockSleep:
+		var r proto.ClockReq
+		if err := decodeBody(req, &r); err != nil {
+			return nil, err
+		}
+		switch req.Op {
+		case proto.OpClockSet:
+			return proto.Empty{}, clockSet(r.Ns)
+		case proto.OpClockAdvance:
+			return proto.Empty{}, clockAdvance(r.Ns)
+		default:
+			return proto.Empty{}, clockSleep(ctx, r.Ns)
+		}
+	case proto.OpWorkerKill, proto.OpWorkerJoin, proto.OpWorkerShutdown:
+		if !s.worker {
+			return nil, &proto.Error{Message: fmt.Sprintf("op `%s` is only valid in a worker session", req.Op)}
+		}
+		switch req.Op {
+		case proto.OpWorkerKill:
+			var r proto.SignalReq
+			if err := decodeBody(req, &r); err != nil {
+				return nil, err
+			}
+			return proto.Empty{}, sess.signalAll(r.Signal)
+		case proto.OpWorkerJoin:
+			return sess.join(ctx)
+		default:
+			sess.terminateAll()
+			return proto.Empty{}, nil
+		}
 	case proto.OpBatch:
 		var r proto.BatchReq
 		if err := decodeBody(req, &r); err != nil {
 			return nil, err
 		}
 		return s.batch(ctx, sess, r), nil
-	case proto.OpHello, proto.OpDetach, proto.OpCancel:
+	case proto.OpHello, proto.OpDetach, proto.OpCancel, proto.OpProcStream, proto.OpTailFile,
+		proto.OpFdStream, proto.OpFileTail, proto.OpWorkerSpawn:
 		return nil, &proto.Error{Message: fmt.Sprintf("op `%s` is only valid alone on its own stream", req.Op)}
 	default:
 		return nil, &proto.Error{Message: fmt.Sprintf("unknown op `%s`", req.Op)}

@@ -16,7 +16,8 @@ type Batch struct {
 
 // BatchResult is one op's outcome: Err, or Value typed by the op —
 // proto.ExecResult (Exec), []byte (ReadFile), proto.StatResp (Stat),
-// []proto.DirEntry (Listdir), nil for the rest.
+// []proto.DirEntry (Listdir), proto.SyscallResult (Syscall), nil for the
+// rest.
 type BatchResult struct {
 	Value any
 	Err   *Error
@@ -63,6 +64,10 @@ func (b *Batch) Unlink(path string) { b.add(proto.OpUnlink, proto.PathReq{Path: 
 
 // Rename records a rename.
 func (b *Batch) Rename(from, to string) { b.add(proto.OpRename, proto.RenameReq{From: from, To: to}) }
+
+// Syscall records a raw syscall (on the agent's syscall thread); its
+// value is a proto.SyscallResult.
+func (b *Batch) Syscall(req proto.SyscallReq) { b.add(proto.OpSyscall, req) }
 
 // Batch sends every recorded op in one round trip and returns one result
 // per op, in order. Every op runs even when earlier ones fail. An empty
@@ -119,6 +124,10 @@ func decodeBatchValue(op string, r proto.Response) (any, error) {
 		var v proto.ListdirResp
 		err := decodeResponse(r, &v)
 		return v.Entries, err
+	case proto.OpSyscall:
+		var v proto.SyscallResult
+		err := decodeResponse(r, &v)
+		return v, err
 	default:
 		return nil, nil
 	}

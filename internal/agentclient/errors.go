@@ -1,6 +1,7 @@
 package agentclient
 
 import (
+	"errors"
 	"syscall"
 
 	"github.com/provium/provium/internal/proto"
@@ -32,3 +33,5 @@ func (e *Error) Is(target error) bool {
 	errno, ok := target.(syscall.Errno)
 	return ok && e.Errno != 0 && errno == e.Errno
 }
+
+func isClosed(err error) bool { return errors.Is(err, ErrClosed) }

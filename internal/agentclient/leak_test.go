@@ -3,6 +3,7 @@ package agentclient_test
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"runtime"
 	"testing"
@@ -41,6 +42,69 @@ func TestNoGoroutineLeak(t *testing.T) {
 	}
 	h.stop(t)
 
+	var now int
+	for i := 0; i < 200; i++ {
+		if now = runtime.NumGoroutine(); now <= before {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	buf := make([]byte, 1<<20)
+	t.Fatalf("%d goroutines before, %d after the session:\n%s", before, now, buf[:runtime.Stack(buf, true)])
+}
+
+// TestNoLeakWithLiveStreamsAndWorkers ends a session while it still has
+// open streams, a running process, a worker with a child and a pending
+// syscall: everything the session owned must be gone afterwards.
+func TestNoLeakWithLiveStreamsAndWorkers(t *testing.T) {
+	before := runtime.NumGoroutine()
+	srv := &agent.Server{}
+	h := startSession(t, srv)
+	c := h.c
+	path := filepath.Join(t.TempDir(), "log")
+	if err := os.WriteFile(path, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tail, err := c.TailFile(ctx(t), path, proto.TailBeginning, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := c.Start(ctx(t), proto.ExecReq{Cmd: "sleep", Args: []string{"30"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := p.Stdout(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := c.SpawnWorker(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wp, err := w.Start(ctx(t), proto.ExecReq{Cmd: "sleep", Args: []string{"30"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := make([]byte, 16)
+	ts[8] = 1 // 1 ns: the pending call ends on its own
+	if _, err := c.SyscallAsync(ctx(t), proto.SyscallReq{Nr: 35 /* nanosleep */, Bufs: [][]byte{ts}, Ptrs: []int{0}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Syscall(ctx(t), proto.SyscallReq{Nr: 39 /* getpid */}); err != nil {
+		t.Fatal(err)
+	}
+	h.stop(t)
+	srv.Close()
+	tail.Close()
+	out.Close()
+	for _, pid := range []int{p.StartPid(), wp.StartPid(), w.Pid()} {
+		for i := 0; i < 250 && !gone(pid); i++ {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if !gone(pid) {
+			t.Errorf("process %d outlived the session", pid)
+		}
+	}
 	var now int
 	for i := 0; i < 200; i++ {
 		if now = runtime.NumGoroutine(); now <= before {

@@ -11,12 +11,14 @@
 // completion order; OpCancel abandons a call. One small op therefore costs
 // one frame each way, not a stream setup and teardown.
 //
-// Operations that move bulk data or live long (read_file, write_file, and
-// later process output, tails, workers) get a yamux stream of their own: one
-// Request (ID 0), one Response, then the frames that operation defines
-// (Chunks for files). Any single op may also be sent that way. New
-// operations only add an Op name and body types, so run_async, tails,
-// workers and the like fit without changing the envelope.
+// Operations that move bulk data or live long get a yamux stream of their
+// own: one Request (ID 0), one Response, then the frames that operation
+// defines — Chunks for read_file/write_file and for the live streams
+// (proc_stream, tail_file, fd_stream, file_tail: a Chunk per agent read,
+// an EOF chunk where the source ends, the host closing the stream to stop
+// it), or a whole nested session for worker_spawn (the worker speaks this
+// same protocol, relayed byte for byte by the agent). Any single op may
+// also be sent that way.
 package proto
 
 // ProtocolVersion pins the wire format. Bump it on any new op, field, enum

@@ -1,0 +1,569 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/provium/provium/internal/proto"
+)
+
+// maxRetained bounds how much of each output of a run_async process the
+// agent keeps for replay; bytes beyond it are counted and dropped.
+const maxRetained = 64 << 20
+
+// closeGrace is how long close waits after SIGTERM before SIGKILL.
+const closeGrace = 2 * time.Second
+
+var errSessionClosed = &proto.Error{Message: "session closed"}
+
+// errExited is the error of ops that need a running process.
+var errExited = &proto.Error{Errno: int(unix.ESRCH), Name: "ESRCH", Message: "process has exited"}
+
+// outBuf is one output of a process: append-only bytes, replayable from
+// byte 0 by any number of subscribers while the process still writes.
+type outBuf struct {
+	mu      sync.Mutex
+	data    []byte
+	dropped int64
+	closed  bool
+	changed chan struct{} // closed and replaced on every append and at close
+	done    chan struct{} // closed once the pipe is drained
+}
+
+func newOutBuf() *outBuf {
+	return &outBuf{changed: make(chan struct{}), done: make(chan struct{})}
+}
+
+func (b *outBuf) append(p []byte) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	room := maxRetained - len(b.data)
+	keep := min(len(p), max(room, 0))
+	b.data = append(b.data, p[:keep]...)
+	b.dropped += int64(len(p) - keep)
+	close(b.changed)
+	b.changed = make(chan struct{})
+}
+
+func (b *outBuf) finish() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.closed = true
+	close(b.changed)
+	b.changed = make(chan struct{})
+	close(b.done)
+}
+
+// since returns up to n bytes from off, whether the output is complete, and
+// a channel closed at the next change. The returned slice is never written
+// again (the buffer only appends), so it may be used after unlocking.
+func (b *outBuf) since(off, n int) ([]byte, bool, <-chan struct{}) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	end := min(len(b.data), off+n)
+	return b.data[off:end:end], b.closed && end == len(b.data), b.changed
+}
+
+// head returns a copy of the first n retained bytes.
+func (b *outBuf) head(n int) []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]byte{}, b.data[:min(n, len(b.data))]...)
+}
+
+// pump copies a pipe into b until EOF, an error or the drain deadline set
+// after the process exited.
+func pump(r *os.File, b *outBuf) {
+	defer b.finish()
+	defer r.Close()
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			b.append(buf[:n])
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// process is one run_async command. Three goroutines belong to it (two
+// pumps, one waiter); all end once the process exited and its pipes are
+// drained (at most pipeDrainDelay after exit).
+type process struct {
+	handle uint64
+	cmd    *exec.Cmd
+	pid    int
+	stdout *outBuf
+	stderr *outBuf
+
+	exited   chan struct{} // closed once reaped
+	finished chan struct{} // closed once reaped and drained; result valid
+
+	mu         sync.Mutex
+	ws         syscall.WaitStatus
+	timedOut   bool
+	stdin      *os.File // nil once closed
+	result     proto.ExecResult
+	joined     bool
+	stdinFeeds sync.WaitGroup
+}
+
+// startProcess starts r with its stdin, stdout and stderr on pipes owned by
+// the new process entry.
+func startProcess(r proto.ExecReq, start func(*exec.Cmd) error) (*process, error) {
+	if r.TimeoutMs != 0 {
+		return nil, &proto.Error{Message: "proc_start: timeout is not honoured here; pass it to wait"}
+	}
+	cmd, err := prepareCmd(r)
+	if err != nil {
+		return nil, err
+	}
+	var files []*os.File
+	closeAll := func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}
+	pipe := func() (*os.File, *os.File, error) {
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			return nil, nil, fmt.Errorf("proc_start: pipe: %w", err)
+		}
+		files = append(files, pr, pw)
+		return pr, pw, nil
+	}
+	inR, inW, err := pipe()
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	outR, outW, err := pipe()
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	errR, errW, err := pipe()
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, errW
+	if err := start(cmd); err != nil {
+		closeAll()
+		return nil, err
+	}
+	// The child has its copies; ours would keep the pipes from reaching EOF.
+	inR.Close()
+	outW.Close()
+	errW.Close()
+	p := &process{
+		cmd:      cmd,
+		pid:      cmd.Process.Pid,
+		stdout:   newOutBuf(),
+		stderr:   newOutBuf(),
+		exited:   make(chan struct{}),
+		finished: make(chan struct{}),
+		stdin:    inW,
+	}
+	if len(r.Stdin) > 0 {
+		// The given bytes, then EOF (as for exec). Registered before the
+		// waiter starts, which waits for it.
+		p.stdinFeeds.Add(1)
+		go func() {
+			defer p.stdinFeeds.Done()
+			_, _ = inW.Write(r.Stdin)
+			p.closeStdin()
+		}()
+	}
+	go pump(outR, p.stdout)
+	go pump(errR, p.stderr)
+	go p.waitLoop(outR, errR)
+	return p, nil
+}
+
+// waitLoop reaps the process, gives background holders of its pipes
+// pipeDrainDelay to finish, and records the result.
+func (p *process) waitLoop(outR, errR *os.File) {
+	_ = p.cmd.Wait()
+	ws, _ := p.cmd.ProcessState.Sys().(syscall.WaitStatus)
+	p.mu.Lock()
+	p.ws = ws
+	p.mu.Unlock()
+	close(p.exited)
+	deadline := time.Now().Add(pipeDrainDelay)
+	_ = outR.SetReadDeadline(deadline)
+	_ = errR.SetReadDeadline(deadline)
+	<-p.stdout.done
+	<-p.stderr.done
+	p.closeStdin()
+	p.stdinFeeds.Wait()
+	p.mu.Lock()
+	p.result = execResult(p.ws, p.timedOut, p.stdout.head(maxCapture), p.stderr.head(maxCapture))
+	p.mu.Unlock()
+	close(p.finished)
+}
+
+func execResult(ws syscall.WaitStatus, timedOut bool, stdout, stderr []byte) proto.ExecResult {
+	res := proto.ExecResult{Stdout: stdout, Stderr: stderr}
+	switch {
+	case timedOut:
+		res.Status, res.ExitCode = proto.StatusTimedOut, proto.ExitCodeTimedOut
+	case ws.Signaled():
+		res.Status, res.ExitCode, res.Signal = proto.StatusSignalled, proto.ExitCodeSignalled, int(ws.Signal())
+	default:
+		res.Status, res.ExitCode = proto.StatusExited, ws.ExitStatus()
+	}
+	if res.Stdout == nil {
+		res.Stdout = []byte{}
+	}
+	if res.Stderr == nil {
+		res.Stderr = []byte{}
+	}
+	return res
+}
+
+func (p *process) isExited() bool {
+	select {
+	case <-p.exited:
+		return true
+	default:
+		return false
+	}
+}
+
+func (p *process) killGroup() { _ = unix.Kill(-p.pid, unix.SIGKILL) }
+
+func (p *process) wait(ctx context.Context, timeoutMs int64) (proto.ExecResult, error) {
+	var timeout <-chan time.Time
+	if timeoutMs > 0 {
+		t := time.NewTimer(time.Duration(timeoutMs) * time.Millisecond)
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case <-p.finished:
+	case <-timeout:
+		p.mu.Lock()
+		if !p.isExited() {
+			p.timedOut = true
+		}
+		p.mu.Unlock()
+		p.killGroup()
+		<-p.finished
+	case <-ctx.Done():
+		return proto.ExecResult{}, ctx.Err()
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.joined = true
+	return p.result, nil
+}
+
+func (p *process) status() proto.ProcStatusResp {
+	if !p.isExited() {
+		return proto.ProcStatusResp{Status: proto.StatusRunning, Pid: p.pid}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ws.Signaled() || p.timedOut {
+		return proto.ProcStatusResp{Status: proto.StatusSignalled, Pid: p.pid}
+	}
+	return proto.ProcStatusResp{Status: proto.StatusExited, Pid: p.pid}
+}
+
+// signal uses the process's pidfd (os.Process), so a reaped and reused pid
+// is never hit.
+func (p *process) signal(sig int) error {
+	if sig < 0 || sig > 64 {
+		return proto.ErrnoError(unix.EINVAL)
+	}
+	if p.isExited() {
+		return errExited
+	}
+	err := p.cmd.Process.Signal(syscall.Signal(sig))
+	if errors.Is(err, os.ErrProcessDone) {
+		return errExited
+	}
+	return err
+}
+
+func (p *process) writeStdin(ctx context.Context, data []byte) (proto.CountResp, error) {
+	if p.isExited() {
+		return proto.CountResp{}, errExited
+	}
+	p.mu.Lock()
+	f := p.stdin
+	if f != nil {
+		p.stdinFeeds.Add(1)
+	}
+	p.mu.Unlock()
+	if f == nil {
+		return proto.CountResp{}, &proto.Error{Errno: int(unix.EPIPE), Name: "EPIPE", Message: "stdin is closed"}
+	}
+	defer p.stdinFeeds.Done()
+	stop := context.AfterFunc(ctx, func() { _ = f.SetWriteDeadline(time.Now()) })
+	defer stop()
+	n, err := f.Write(data)
+	if err != nil && ctx.Err() != nil {
+		return proto.CountResp{N: n}, ctx.Err()
+	}
+	if err != nil && n == 0 {
+		return proto.CountResp{}, err
+	}
+	return proto.CountResp{N: n}, nil
+}
+
+// closeStdin is idempotent. A write in flight fails with the close.
+func (p *process) closeStdin() {
+	p.mu.Lock()
+	f := p.stdin
+	p.stdin = nil
+	p.mu.Unlock()
+	if f != nil {
+		f.Close()
+	}
+}
+
+// terminate ends a process politely: SIGTERM, closeGrace, then SIGKILL of
+// its group; it returns once the process is reaped and drained.
+func (p *process) terminate() {
+	if !p.isExited() {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		t := time.NewTimer(closeGrace)
+		select {
+		case <-p.exited:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	p.killGroup()
+	<-p.finished
+}
+
+// kill ends a process at once (session end).
+func (p *process) kill() {
+	p.killGroup()
+	<-p.finished
+}
+
+// output returns the buffer of one output stream.
+func (p *process) output(name string) (*outBuf, error) {
+	switch name {
+	case proto.OutputStdout, "":
+		return p.stdout, nil
+	case proto.OutputStderr:
+		return p.stderr, nil
+	default:
+		return nil, &proto.Error{Message: fmt.Sprintf("proc_stream: unknown output `%s` (stdout or stderr)", name)}
+	}
+}
+
+// feedOutput writes b to w from byte 0 as Chunks, following it live, and
+// returns after the final EOF chunk or when ctx ends.
+func feedOutput(ctx context.Context, w io.Writer, b *outBuf) error {
+	off := 0
+	for {
+		data, complete, changed := b.since(off, proto.ChunkSize)
+		if len(data) > 0 {
+			if err := proto.WriteChunk(w, data); err != nil {
+				return err
+			}
+			off += len(data)
+			continue
+		}
+		if complete {
+			return proto.WriteFrame(w, proto.Chunk{EOF: true})
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// Session bookkeeping for processes.
+
+func (ss *session) addProcess(p *process) (proto.ProcStartResp, error) {
+	ss.mu.Lock()
+	if ss.files == nil {
+		ss.mu.Unlock()
+		p.kill()
+		return proto.ProcStartResp{}, errSessionClosed
+	}
+	ss.next++
+	p.handle = ss.next
+	ss.procs[p.handle] = p
+	ss.mu.Unlock()
+	return proto.ProcStartResp{Handle: p.handle, Pid: p.pid}, nil
+}
+
+func (ss *session) process(id uint64) (*process, error) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	p := ss.procs[id]
+	if p == nil {
+		return nil, &proto.Error{Errno: int(unix.EBADF), Name: "EBADF", Message: fmt.Sprintf("no process with handle %d", id)}
+	}
+	return p, nil
+}
+
+// closeProcess terminates and forgets a process; unknown handles are a
+// no-op so close stays idempotent.
+func (ss *session) closeProcess(id uint64) {
+	ss.mu.Lock()
+	p := ss.procs[id]
+	delete(ss.procs, id)
+	ss.mu.Unlock()
+	if p != nil {
+		p.terminate()
+	}
+}
+
+// processes lists the session's processes.
+func (ss *session) processes() []*process {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	out := make([]*process, 0, len(ss.procs))
+	for _, p := range ss.procs {
+		out = append(out, p)
+	}
+	return out
+}
+
+// signalAll sends sig to every running process of the session (worker kill).
+func (ss *session) signalAll(sig int) error {
+	if sig < 0 || sig > 64 {
+		return proto.ErrnoError(unix.EINVAL)
+	}
+	for _, p := range ss.processes() {
+		if !p.isExited() {
+			_ = p.cmd.Process.Signal(syscall.Signal(sig))
+		}
+	}
+	return nil
+}
+
+// join waits for every process of the session and counts those not
+// waited for or joined before.
+func (ss *session) join(ctx context.Context) (proto.CountResp, error) {
+	n := 0
+	for _, p := range ss.processes() {
+		select {
+		case <-p.finished:
+		case <-ctx.Done():
+			return proto.CountResp{N: n}, ctx.Err()
+		}
+		p.mu.Lock()
+		if !p.joined {
+			p.joined = true
+			n++
+		}
+		p.mu.Unlock()
+	}
+	return proto.CountResp{N: n}, nil
+}
+
+// terminateAll ends every process politely, in parallel.
+func (ss *session) terminateAll() {
+	var wg sync.WaitGroup
+	for _, p := range ss.processes() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.terminate()
+		}()
+	}
+	wg.Wait()
+}
+
+// starter returns how commands are started: a worker forks them from its
+// syscall thread, so raw credential changes made there are inherited.
+func (s *Server) starter(ctx context.Context) func(*exec.Cmd) error {
+	if !s.worker {
+		return (*exec.Cmd).Start
+	}
+	return func(cmd *exec.Cmd) error {
+		var err error
+		// Not cancellable: a started child must always be returned to
+		// its owner.
+		if terr := s.onSysThread(context.WithoutCancel(ctx), func() { err = cmd.Start() }); terr != nil {
+			return terr
+		}
+		return err
+	}
+}
+
+func (s *Server) dispatchProc(ctx context.Context, sess *session, req proto.Request) (any, error) {
+	if req.Op == proto.OpProcStart {
+		var r proto.ExecReq
+		if err := decodeBody(req, &r); err != nil {
+			return nil, err
+		}
+		p, err := startProcess(r, s.starter(ctx))
+		if err != nil {
+			return nil, err
+		}
+		return sess.addProcess(p)
+	}
+	switch req.Op {
+	case proto.OpProcWait:
+		var r proto.ProcWaitReq
+		if err := decodeBody(req, &r); err != nil {
+			return nil, err
+		}
+		p, err := sess.process(r.Handle)
+		if err != nil {
+			return nil, err
+		}
+		return p.wait(ctx, r.TimeoutMs)
+	case proto.OpProcSignal:
+		var r proto.ProcSignalReq
+		if err := decodeBody(req, &r); err != nil {
+			return nil, err
+		}
+		p, err := sess.process(r.Handle)
+		if err != nil {
+			return nil, err
+		}
+		return proto.Empty{}, p.signal(r.Signal)
+	case proto.OpProcStdin:
+		var r proto.ProcStdinReq
+		if err := decodeBody(req, &r); err != nil {
+			return nil, err
+		}
+		p, err := sess.process(r.Handle)
+		if err != nil {
+			return nil, err
+		}
+		return p.writeStdin(ctx, r.Data)
+	}
+	var r proto.HandleReq
+	if err := decodeBody(req, &r); err != nil {
+		return nil, err
+	}
+	if req.Op == proto.OpProcClose {
+		sess.closeProcess(r.Handle)
+		return proto.Empty{}, nil
+	}
+	p, err := sess.process(r.Handle)
+	if err != nil {
+		return nil, err
+	}
+	if req.Op == proto.OpProcStatus {
+		return p.status(), nil
+	}
+	p.closeStdin()
+	return proto.Empty{}, nil
+}

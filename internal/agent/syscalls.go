@@ -1,0 +1,333 @@
+package agent
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/provium/provium/internal/proto"
+)
+
+// errSysThreadClosed is returned for syscalls sent after Server.Close.
+var errSysThreadClosed = &proto.Error{Message: "syscall thread stopped"}
+
+// sysThread is one goroutine locked to its OS thread for its whole life, so
+// fds, credentials and other per-thread state changed by raw syscalls
+// persist from one call to the next. The lock is never released: when the
+// goroutine returns the runtime ends the thread with it, so changed thread
+// state never leaks into other goroutines.
+type sysThread struct {
+	work chan func()
+	stop chan struct{}
+	done chan struct{}
+}
+
+func startSysThread() *sysThread {
+	t := &sysThread{work: make(chan func()), stop: make(chan struct{}), done: make(chan struct{})}
+	go t.loop()
+	return t
+}
+
+func (t *sysThread) loop() {
+	runtime.LockOSThread()
+	defer close(t.done)
+	for {
+		select {
+		case f := <-t.work:
+			f()
+		case <-t.stop:
+			return
+		}
+	}
+}
+
+// do runs f on the thread and waits for it. A cancelled ctx stops the wait
+// (f still finishes on the thread: a raw syscall cannot be abandoned).
+func (t *sysThread) do(ctx context.Context, f func()) error {
+	finished := make(chan struct{})
+	select {
+	case t.work <- func() { defer close(finished); f() }:
+	case <-t.stop:
+		return errSysThreadClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-finished:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// close stops the thread once the current call (if any) returns.
+func (t *sysThread) close() {
+	close(t.stop)
+	<-t.done
+}
+
+// syscallThread returns the server's dedicated thread, starting it on first
+// use; it lives until Server.Close.
+func (s *Server) syscallThread() (*sysThread, error) {
+	s.sysMu.Lock()
+	defer s.sysMu.Unlock()
+	if s.sysClosed {
+		return nil, errSysThreadClosed
+	}
+	if s.sys == nil {
+		s.sys = startSysThread()
+	}
+	return s.sys, nil
+}
+
+// Close stops the server's dedicated syscall thread. Sessions should have
+// ended first; later syscalls fail.
+func (s *Server) Close() {
+	s.sysMu.Lock()
+	t := s.sys
+	s.sys, s.sysClosed = nil, true
+	s.sysMu.Unlock()
+	if t != nil {
+		t.close()
+	}
+}
+
+// onSysThread runs f on the dedicated thread.
+func (s *Server) onSysThread(ctx context.Context, f func()) error {
+	t, err := s.syscallThread()
+	if err != nil {
+		return err
+	}
+	return t.do(ctx, f)
+}
+
+func (s *Server) syscall(ctx context.Context, r proto.SyscallReq) (proto.SyscallResult, error) {
+	var res proto.SyscallResult
+	var err error
+	if terr := s.onSysThread(ctx, func() { res, err = rawSyscall(r) }); terr != nil {
+		return proto.SyscallResult{}, terr
+	}
+	return res, err
+}
+
+func (s *Server) ioctl(ctx context.Context, r proto.IoctlReq) (proto.IoctlResp, error) {
+	sr, err := ioctlRequest(r)
+	if err != nil {
+		return proto.IoctlResp{}, err
+	}
+	res, err := s.syscall(ctx, sr)
+	if err != nil {
+		return proto.IoctlResp{}, err
+	}
+	out := proto.IoctlResp{Ret: res.Ret, Errno: res.Errno, OutBufs: [][]byte{}}
+	bufs := res.OutBufs
+	if r.Data != nil {
+		out.OutData, bufs = bufs[0], bufs[1:]
+	}
+	if out.OutData == nil {
+		out.OutData = []byte{}
+	}
+	out.OutBufs = append(out.OutBufs, bufs...)
+	return out, nil
+}
+
+// ioctlRequest expresses an ioctl as a raw syscall: data (when given) is
+// buffer 0 in arg slot 2, extra buffers follow and are linked into it.
+func ioctlRequest(r proto.IoctlReq) (proto.SyscallReq, error) {
+	sr := proto.SyscallReq{Nr: unix.SYS_IOCTL}
+	sr.Args[0] = uint64(int64(r.Fd))
+	sr.Args[1] = r.Cmd
+	if len(r.PtrOffsets) > len(r.Bufs) {
+		return sr, &proto.Error{Message: fmt.Sprintf("ioctl: %d ptr_offsets for %d bufs", len(r.PtrOffsets), len(r.Bufs))}
+	}
+	if r.Data == nil {
+		if len(r.PtrOffsets) > 0 {
+			return sr, &proto.Error{Message: "ioctl: ptr_offsets need data to write the addresses into"}
+		}
+		sr.Bufs = r.Bufs
+		return sr, nil
+	}
+	sr.Bufs = append([][]byte{r.Data}, r.Bufs...)
+	sr.Ptrs = []int{2}
+	for i, off := range r.PtrOffsets {
+		sr.Nested = append(sr.Nested, proto.SyscallNested{Parent: 0, Child: i + 1, Offset: off})
+	}
+	return sr, nil
+}
+
+// rawSyscall executes one system call on the calling thread. The buffers
+// live in an anonymous mapping outside the Go heap for the duration of the
+// call, so nothing the kernel reads or writes can be moved or collected.
+func rawSyscall(r proto.SyscallReq) (proto.SyscallResult, error) {
+	offs := make([]int, len(r.Bufs))
+	total := 0
+	for i, b := range r.Bufs {
+		offs[i] = total
+		total += (max(len(b), 1) + 15) &^ 15
+	}
+	page := os.Getpagesize()
+	size := (max(total, 1) + page - 1) / page * page
+	mem, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return proto.SyscallResult{}, fmt.Errorf("syscall: map buffers: %w", err)
+	}
+	defer unix.Munmap(mem)
+	base := uint64(uintptr(unsafe.Pointer(&mem[0])))
+	for i, b := range r.Bufs {
+		copy(mem[offs[i]:], b)
+	}
+	args := r.Args
+	for i, slot := range r.Ptrs {
+		if i >= len(r.Bufs) {
+			return proto.SyscallResult{}, &proto.Error{Message: fmt.Sprintf("syscall: ptrs has %d entries for %d bufs", len(r.Ptrs), len(r.Bufs))}
+		}
+		if slot < 0 || slot > 5 {
+			return proto.SyscallResult{}, &proto.Error{Message: fmt.Sprintf("syscall: ptrs[%d] = %d is not an argument slot (0..5)", i, slot)}
+		}
+		args[slot] = base + uint64(offs[i])
+	}
+	for k, n := range r.Nested {
+		if n.Parent < 0 || n.Parent >= len(r.Bufs) || n.Child < 0 || n.Child >= len(r.Bufs) {
+			return proto.SyscallResult{}, &proto.Error{Message: fmt.Sprintf("syscall: nested[%d]: buffer index out of range (have %d bufs)", k, len(r.Bufs))}
+		}
+		if n.Offset < 0 || n.Offset+8 > len(r.Bufs[n.Parent]) {
+			return proto.SyscallResult{}, &proto.Error{Message: fmt.Sprintf("syscall: nested[%d]: offset %d+8 exceeds buffer %d (%d bytes)", k, n.Offset, n.Parent, len(r.Bufs[n.Parent]))}
+		}
+		binary.LittleEndian.PutUint64(mem[offs[n.Parent]+n.Offset:], base+uint64(offs[n.Child]))
+	}
+	r1, _, errno := unix.Syscall6(uintptr(r.Nr), uintptr(args[0]), uintptr(args[1]), uintptr(args[2]),
+		uintptr(args[3]), uintptr(args[4]), uintptr(args[5]))
+	res := proto.SyscallResult{Ret: int64(r1), OutBufs: make([][]byte, len(r.Bufs))}
+	if errno != 0 {
+		res.Ret, res.Errno = -1, int(errno)
+	}
+	for i, b := range r.Bufs {
+		res.OutBufs[i] = append([]byte{}, mem[offs[i]:offs[i]+len(b)]...)
+	}
+	return res, nil
+}
+
+// readMem reads the agent's own memory through /proc/self/mem, so an
+// unmapped address is an errno rather than a crash.
+func readMem(r proto.ReadMemReq) (proto.ReadMemResp, error) {
+	if r.Len < 0 || r.Len > proto.MaxReadMem {
+		return proto.ReadMemResp{}, &proto.Error{Message: fmt.Sprintf("read_mem: len %d out of range (0..%d)", r.Len, proto.MaxReadMem)}
+	}
+	fd, err := unix.Open("/proc/self/mem", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return proto.ReadMemResp{}, fmt.Errorf("read_mem: open /proc/self/mem: %w", err)
+	}
+	defer unix.Close(fd)
+	buf := make([]byte, r.Len)
+	got := 0
+	for got < len(buf) {
+		n, err := unix.Pread(fd, buf[got:], int64(r.Addr)+int64(got))
+		if err == unix.EINTR {
+			continue
+		}
+		var errno unix.Errno
+		if errors.As(err, &errno) {
+			return proto.ReadMemResp{Errno: int(errno)}, nil
+		}
+		if err != nil {
+			return proto.ReadMemResp{}, fmt.Errorf("read_mem: %w", err)
+		}
+		if n == 0 {
+			return proto.ReadMemResp{Errno: int(unix.EIO)}, nil
+		}
+		got += n
+	}
+	return proto.ReadMemResp{Data: buf}, nil
+}
+
+// pendingCall is one syscall_async call.
+type pendingCall struct {
+	done    chan struct{}
+	res     proto.SyscallResult
+	err     error
+	awaited bool // guarded by session.mu
+}
+
+// startAsync runs r on a fresh locked thread that ends with the call.
+func (ss *session) startAsync(r proto.SyscallReq) (proto.PendingResp, error) {
+	p := &pendingCall{done: make(chan struct{})}
+	ss.mu.Lock()
+	if ss.files == nil {
+		ss.mu.Unlock()
+		return proto.PendingResp{}, errSessionClosed
+	}
+	ss.next++
+	id := ss.next
+	ss.pending[id] = p
+	ss.mu.Unlock()
+	// Owned by the pending entry; it ends when the syscall returns (a
+	// blocking call outliving the session ends with the agent process).
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread exits with us
+		defer close(p.done)
+		p.res, p.err = rawSyscall(r)
+	}()
+	return proto.PendingResp{ID: id}, nil
+}
+
+func (ss *session) pendingCall(id uint64) (*pendingCall, error) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	p := ss.pending[id]
+	if p == nil {
+		return nil, &proto.Error{Message: fmt.Sprintf("unknown pending call %d", id)}
+	}
+	return p, nil
+}
+
+func (ss *session) await(ctx context.Context, r proto.AwaitReq) (proto.AwaitResp, error) {
+	p, err := ss.pendingCall(r.ID)
+	if err != nil {
+		return proto.AwaitResp{}, err
+	}
+	var timeout <-chan time.Time
+	if r.TimeoutMs > 0 {
+		t := time.NewTimer(time.Duration(r.TimeoutMs) * time.Millisecond)
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case <-p.done:
+	case <-timeout:
+		return proto.AwaitResp{}, nil
+	case <-ctx.Done():
+		return proto.AwaitResp{}, ctx.Err()
+	}
+	ss.mu.Lock()
+	already := p.awaited
+	p.awaited = true
+	ss.mu.Unlock()
+	if already {
+		return proto.AwaitResp{}, &proto.Error{Message: "handle already awaited"}
+	}
+	if p.err != nil {
+		return proto.AwaitResp{}, p.err
+	}
+	res := p.res
+	return proto.AwaitResp{Done: true, Result: &res}, nil
+}
+
+func (ss *session) pendingDone(id uint64) (proto.DoneResp, error) {
+	p, err := ss.pendingCall(id)
+	if err != nil {
+		return proto.DoneResp{}, err
+	}
+	select {
+	case <-p.done:
+		return proto.DoneResp{Done: true}, nil
+	default:
+		return proto.DoneResp{}, nil
+	}
+}

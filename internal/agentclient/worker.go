@@ -1,0 +1,60 @@
+package agentclient
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/provium/provium/internal/proto"
+)
+
+// Worker is a separate guest process (a re-exec of the agent) with its own
+// credentials, fd table and cwd. It embeds a full Client whose session is
+// relayed by the agent, so every operation (Exec, Start, Open, Syscall on
+// the worker's main syscall thread, SyscallAsync on a new worker thread,
+// streams …) runs inside the worker. Its Pendings fail with an error
+// wrapping ErrClosed once the worker is closed.
+type Worker struct {
+	*Client
+	pid int
+}
+
+// SpawnWorker starts a worker process and opens a session with it.
+func (c *Client) SpawnWorker(ctx context.Context) (*Worker, error) {
+	var resp proto.WorkerSpawnResp
+	st, err := c.openLong(ctx, proto.OpWorkerSpawn, proto.Empty{}, &resp)
+	if err != nil {
+		return nil, err
+	}
+	wc, err := Dial(ctx, st) // owns st from here, closing it on failure
+	if err != nil {
+		return nil, fmt.Errorf("agentclient: worker %d: %w", resp.Pid, err)
+	}
+	return &Worker{Client: wc, pid: resp.Pid}, nil
+}
+
+// Pid is the worker process's guest pid.
+func (w *Worker) Pid() int { return w.pid }
+
+// Kill sends sig to every live process the worker started with Start.
+func (w *Worker) Kill(ctx context.Context, sig int) error {
+	return w.call(ctx, proto.OpWorkerKill, proto.SignalReq{Signal: sig}, nil)
+}
+
+// Join waits for every process the worker started and returns how many
+// were reaped that no earlier Wait or Join had collected.
+func (w *Worker) Join(ctx context.Context) (int, error) {
+	var out proto.CountResp
+	err := w.call(ctx, proto.OpWorkerJoin, proto.Empty{}, &out)
+	return out.N, err
+}
+
+// Close terminates the worker's children (SIGTERM, up to 2 s, SIGKILL) and
+// ends the worker process; idempotent.
+func (w *Worker) Close(ctx context.Context) error {
+	err := w.call(ctx, proto.OpWorkerShutdown, proto.Empty{}, nil)
+	w.Client.Close()
+	if err != nil && !isClosed(err) {
+		return err
+	}
+	return nil
+}
