@@ -27,6 +27,9 @@ type opResult struct {
 // client on one booted guest (the qemu-guest-agent half is not measured).
 type b3Result struct {
 	Ops []opResult `json:"ops"`
+	// StreamMiBps is the throughput of a guest process writing to stdout,
+	// read through proc:stdout_stream's agent stream.
+	StreamMiBps float64 `json:"stream_mib_per_s"`
 }
 
 // runB3 boots one guest and times each operation n times after warmup
@@ -74,6 +77,13 @@ func runB3(ctx context.Context, env *benchEnv, warmup, n int) (*b3Result, error)
 			}
 			return err
 		}},
+		{"syscall(getpid)", func(ctx context.Context, a *agentclient.Client) error {
+			r, err := a.Syscall(ctx, proto.SyscallReq{Nr: 39})
+			if err == nil && r.Ret <= 0 {
+				err = fmt.Errorf("getpid returned %d", r.Ret)
+			}
+			return err
+		}},
 		{"stat", func(ctx context.Context, a *agentclient.Client) error {
 			_, err := a.Stat(ctx, readPath)
 			return err
@@ -113,5 +123,37 @@ func runB3(ctx context.Context, env *benchEnv, warmup, n int) (*b3Result, error)
 			MinU: minOf(samples), MeanU: mean(samples),
 		})
 	}
+	fmt.Fprintln(os.Stderr, "B3: stdout stream throughput")
+	if res.StreamMiBps, err = streamThroughput(ctx, a, 64<<20); err != nil {
+		return nil, fmt.Errorf("stream: %w", err)
+	}
 	return res, nil
+}
+
+// streamThroughput has a guest process write n bytes to stdout and reads
+// them through its output stream.
+func streamThroughput(ctx context.Context, a *agentclient.Client, n int) (float64, error) {
+	start := time.Now()
+	p, err := a.Start(ctx, proto.ExecReq{Cmd: fmt.Sprintf("head -c %d /dev/zero", n), Shell: true})
+	if err != nil {
+		return 0, err
+	}
+	defer p.Close(ctx)
+	st, err := p.Stdout(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer st.Close()
+	got := 0
+	for {
+		b, err := st.Next(ctx)
+		if err != nil {
+			break
+		}
+		got += len(b)
+	}
+	if got != n {
+		return 0, fmt.Errorf("read %d of %d bytes", got, n)
+	}
+	return float64(n) / (1 << 20) / time.Since(start).Seconds(), nil
 }

@@ -106,6 +106,9 @@ func (r *report) writeMarkdown(w io.Writer) error {
 			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", op.Op, us(op.MedianU), us(op.P99U), us(op.MinU), us(op.MeanU))
 		}
 		b.WriteString("\n")
+		if b3.StreamMiBps > 0 {
+			fmt.Fprintf(&b, "Process stdout stream throughput (64 MiB through proc:stdout_stream): %.1f MiB/s\n\n", b3.StreamMiBps)
+		}
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
