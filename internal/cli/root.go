@@ -68,6 +68,8 @@ func NewRoot(env *Env) *cobra.Command {
 		newListCmd(env, pf),
 		newImageCmd(env, pf),
 		newLSPSetupCmd(env),
+		newFixtureCmd(env, pf),
+		newReplCmd(env, pf),
 		newVersionCmd(env),
 	)
 	for _, c := range root.Commands() {

@@ -139,6 +139,7 @@ func (s *session) runFiles(ctx context.Context, cfg *config.Config, set *discove
 	backend := s.guestBackend(cfg, accel, prepare)
 	defer backend.Close()
 	opts.Backend = backend.ForFile
+	opts.Fixtures = s.fixtureRuntime(ctx, cfg, set, accel)
 	props := map[string]string{
 		"seed":            fmt.Sprint(s.seed),
 		"accel":           accel,

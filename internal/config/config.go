@@ -81,6 +81,9 @@ const (
 	DefaultKernelBoot       = "auto"
 	DefaultArch             = "x86_64"
 	DefaultMachine          = "q35"
+	// DefaultFirmware picks qboot when installed (fastest); `seabios` is
+	// needed by guests that suspend to RAM (qboot has no S3 resume path).
+	DefaultFirmware = "auto"
 )
 
 // Disk is one entry of a profile's `disks`.
@@ -115,6 +118,7 @@ type Profile struct {
 	KernelBoot       string // auto | pvh | bzimage
 	Arch             string
 	Machine          string // q35 | pc | microvm
+	Firmware         string // auto | qboot | seabios
 }
 
 // ProfileNames returns the profile names in bytewise order.

@@ -169,7 +169,7 @@ machine = "microvm"
 		Name: "a", Source: path, Dir: dir, Out: filepath.Join(dir, ".provium-build", "a"),
 		Kernel: filepath.Join(dir, "k"), Cmdline: "quiet", GuestOS: "linux", InjectAgent: true,
 		AgentBootTimeout: 30 * time.Second, Memory: 512 << 20, CPUs: 1,
-		KernelBoot: "auto", Arch: "x86_64", Machine: "q35",
+		KernelBoot: "auto", Arch: "x86_64", Machine: "q35", Firmware: "auto",
 	}
 	if !reflect.DeepEqual(a, wantA) {
 		t.Errorf("profile a =\n%+v\nwant\n%+v", a, wantA)
@@ -182,7 +182,7 @@ machine = "microvm"
 		AgentOverlayPath: "/home/u/overlay.cpio.gz", AgentBootTimeout: 2500 * time.Millisecond,
 		Disks:    []Disk{{Path: filepath.Join(dir, "d.img"), ID: "data"}, {Path: "/x.img", ID: "ro", ReadOnly: true}},
 		Build:    "make OUT=" + out,
-		BuildOut: out, Memory: 1 << 20, CPUs: 4, KernelBoot: "pvh", Arch: "x86_64", Machine: "microvm",
+		BuildOut: out, Memory: 1 << 20, CPUs: 4, KernelBoot: "pvh", Arch: "x86_64", Machine: "microvm", Firmware: "auto",
 	}
 	if got := cfg.Profiles["full"]; !reflect.DeepEqual(got, wantFull) {
 		t.Errorf("profile full =\n%+v\nwant\n%+v", got, wantFull)

@@ -34,6 +34,7 @@ var (
 	kernelBootValues = []string{"auto", "pvh", "bzimage"}
 	archValues       = []string{"x86_64"}
 	machineValues    = []string{"q35", "pc", "microvm"}
+	firmwareValues   = []string{"auto", "qboot", "seabios"}
 )
 
 // profile validates one raw profile. `{out}` is computed first so that path
@@ -141,6 +142,9 @@ func (l *loader) profile(rp rawProfile) (*Profile, error) {
 		return nil, err
 	}
 	if p.Machine, err = t.enum("machine", probMachine, DefaultMachine, machineValues...); err != nil {
+		return nil, err
+	}
+	if p.Firmware, err = t.enum("firmware", probFirmware, DefaultFirmware, firmwareValues...); err != nil {
 		return nil, err
 	}
 	l.warnUnknown(rp.source, rp.prefix, t)

@@ -23,6 +23,7 @@ const (
 	probKernelBoot = "must be `auto`, `pvh` or `bzimage`"
 	probArch       = "must be `x86_64` (the only supported architecture)"
 	probMachine    = "must be `q35`, `pc` or `microvm`"
+	probFirmware   = "must be `auto`, `qboot` or `seabios`"
 	probPSI        = "must be a number from 0 to 100 (percent of `some avg10`; 0 disables throttling)"
 	probRoots      = "must be an array of directory path strings"
 	probTable      = "must be a table"

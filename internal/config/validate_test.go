@@ -61,6 +61,8 @@ func TestValidationMessages(t *testing.T) {
 			"profile `a`: arch: must be `x86_64` (the only supported architecture), got `aarch64`"},
 		{"machine", "[profiles.a]\n" + k + "machine = \"virt\"\n",
 			"profile `a`: machine: must be `q35`, `pc` or `microvm`, got `virt`"},
+		{"firmware", "[profiles.a]\n" + k + "firmware = \"ovmf\"\n",
+			"profile `a`: firmware: must be `auto`, `qboot` or `seabios`, got `ovmf`"},
 		{"build empty", "[profiles.a]\n" + k + "build = \" \"\n",
 			"profile `a`: build: must be a non-empty string, got ` `"},
 		{"disks type", "[profiles.a]\n" + k + "disks = \"d.img\"\n",

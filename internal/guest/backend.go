@@ -61,6 +61,8 @@ type Backend struct {
 	overlayOnce sync.Once
 	overlay     []byte
 	overlayErr  error
+
+	snap snapState // snapshot.go
 }
 
 // New creates the run directory (removed by Close) and the caches.
@@ -283,12 +285,14 @@ func (b *Backend) start(ctx context.Context, file string, spec lab.BootSpec) (la
 		Cmdline: p.cmdline,
 		Scratch: dir,
 		RNG:     vmm.RNGServed,
+		BIOS:    firmwareFile(prof.Firmware),
 	}.WithDefaults()
 	m, err := vmm.Start(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	g := newMachine(m, p.agentTimeout, spec.OnExit)
+	g.origin = &origin{b: b, name: spec.Name, profile: spec.Profile, plan: p, profileInitrd: prof.Initrd, timeControlled: spec.Opts.InitialTime != nil}
 	go g.serveRNG(p.seed)
 	if err := g.connect(ctx); err != nil {
 		tail := g.failureDetail()
@@ -297,6 +301,18 @@ func (b *Backend) start(ctx context.Context, file string, spec lab.BootSpec) (la
 	}
 	go g.watch()
 	return g, nil
+}
+
+// firmwareFile maps the profile's firmware choice to QEMU's -bios file;
+// "" lets vmm pick (qboot when installed).
+func firmwareFile(f string) string {
+	switch f {
+	case "seabios":
+		return "bios-256k.bin"
+	case "qboot":
+		return vmm.DefaultQboot
+	}
+	return ""
 }
 
 // seededStream is the deterministic virtio-rng byte stream of a seed.

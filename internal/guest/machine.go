@@ -2,6 +2,7 @@ package guest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -19,6 +20,7 @@ type Machine struct {
 	vm           *vmm.Machine
 	agentTimeout time.Duration
 	onExit       func(poweroff bool)
+	origin       *origin // what Snapshot records (snapshot.go)
 
 	mu    sync.Mutex
 	agent *agentclient.Client
@@ -251,7 +253,37 @@ func (g *Machine) PowerButton(ctx context.Context, timeout time.Duration) (bool,
 	}
 }
 
-// Wakeup resumes a guest suspended to RAM.
+// ErrNotSuspended is Wakeup's error when the guest is not suspended.
+var ErrNotSuspended = errors.New("is not suspended")
+
+// IsSuspended reports whether the guest is suspended to RAM (S3): QEMU's
+// run state is then `suspended`.
+func (g *Machine) IsSuspended(ctx context.Context) (bool, error) {
+	raw, err := g.vm.Execute(ctx, "query-status", nil)
+	if err != nil {
+		return false, fmt.Errorf("query-status: %w", err)
+	}
+	var st struct {
+		Status string `json:"status"`
+	}
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return false, fmt.Errorf("query-status: %w", err)
+	}
+	return st.Status == "suspended", nil
+}
+
+// Wakeup resumes a guest suspended to RAM (S3) through the hypervisor; it
+// returns ErrNotSuspended when the guest is running.
 func (g *Machine) Wakeup(ctx context.Context) error {
-	return errors.New("the guest is not suspended")
+	suspended, err := g.IsSuspended(ctx)
+	if err != nil {
+		return err
+	}
+	if !suspended {
+		return ErrNotSuspended
+	}
+	if _, err := g.vm.Execute(ctx, "system_wakeup", nil); err != nil {
+		return fmt.Errorf("system_wakeup: %w", err)
+	}
+	return nil
 }

@@ -44,6 +44,9 @@ type API struct {
 	current  *lab.Lab                   // the lab bound to `provium` (root or test scope)
 	machines map[*lab.VM]*guest.Machine // last machine of each VM (console after exit)
 	files    map[*fileObj]struct{}      // open guest files
+	streams  map[*streamObj]struct{}    // open Tails and ConsoleStreams
+	timeCtl  map[*lab.VM]bool           // VMs whose guest clock a test set (§12)
+	snap     *snapAPI                   // snapshots and fixtures (snapshot.go)
 }
 
 // Install defines the userdata classes and binds `provium` to the root lab.
@@ -52,7 +55,9 @@ func Install(L *lua.Thread, root *lab.Lab) (*API, error) {
 	if err := a.loadPrelude(); err != nil {
 		return nil, fmt.Errorf("luaapi: prelude: %w", err)
 	}
-	for _, c := range []lua.Class{a.labClass(), a.vmClass(), a.bridgeClass(), a.fileClass(), a.consoleClass(), a.batchClass()} {
+	for _, c := range []lua.Class{a.labClass(), a.vmClass(), a.bridgeClass(), a.fileClass(), a.consoleClass(), a.batchClass(),
+		a.procClass(), a.workerClass(), a.pendingClass(),
+		a.streamClass(classTail), a.streamClass(classConsoleStream), a.clockClass()} {
 		if err := L.DefineClass(c); err != nil {
 			return nil, fmt.Errorf("luaapi: define %s: %w", c.Name, err)
 		}

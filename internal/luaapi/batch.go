@@ -109,7 +109,14 @@ func (a *API) batchClass() lua.Class {
 				return err
 			}),
 			"syscall": recorderMethod("syscall", func(L *lua.Thread, r *batchRecorder) error {
-				return errors.New("batch:syscall: not available yet (syscalls arrive with the syscall support)")
+				if L.Type(3) == lua.TypeTable {
+					return errors.New("batch:syscall: only the integer form is allowed in a batch (no bufs/ptrs table)")
+				}
+				req, err := parseSyscall(L, 2, "batch:syscall")
+				if err == nil {
+					r.b.Syscall(req)
+				}
+				return err
 			}),
 		},
 	}
@@ -157,6 +164,8 @@ func (a *API) vmBatch(L *lua.Thread) (int, error) {
 				pushStat(L, v)
 			case []proto.DirEntry:
 				pushDir(L, v)
+			case proto.SyscallResult:
+				pushSyscallResult(L, v)
 			default:
 				L.PushNil()
 			}

@@ -80,7 +80,7 @@ func (a *API) consoleClass() lua.Class {
 			}),
 			"expect": consoleMethod("expect", consoleExpect),
 			"write":  consoleMethod("write", consoleWrite),
-			"read":   lua.Function(notYet("console:read", "console streams arrive with the process and stream support")),
+			"read":   consoleMethod("read", a.consoleRead),
 			"close":  func(L *lua.Thread) (int, error) { return 0, nil },
 		},
 		Meta: map[string]lua.Function{"__eq": eq},

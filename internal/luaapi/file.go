@@ -28,6 +28,7 @@ type fileObj struct {
 	machine *guest.Machine
 	agent   *agentclient.Client
 	f       *agentclient.File
+	path    string // as opened; "" when unknown
 	closed  bool
 }
 
@@ -135,7 +136,7 @@ func (a *API) vmOpenFile(L *lua.Thread) (int, error) {
 	if err != nil {
 		return 0, ctxErr(L.Context(), opError("open_file", path, err))
 	}
-	obj := &fileObj{api: a, vm: s.vm, machine: s.machine, agent: s.agent, f: f}
+	obj := &fileObj{api: a, vm: s.vm, machine: s.machine, agent: s.agent, f: f, path: path}
 	a.files[obj] = struct{}{}
 	a.scope().Register(lab.ResFile, obj)
 	L.PushObject(obj, classFile)
@@ -264,7 +265,7 @@ func (a *API) fileClass() lua.Class {
 				}
 				return 1, nil
 			},
-			"tail_stream": lua.Function(notYet("file:tail_stream", "streams arrive with the process and stream support")),
+			"tail_stream": fileMethod("tail_stream", a.fileTailStream),
 		},
 		Meta: map[string]lua.Function{
 			"__eq": eq,

@@ -45,6 +45,7 @@ func (a *API) labClass() lua.Class {
 	methods["lab_fixture"] = dropLab(notYet("lab_fixture", "fixtures arrive with the snapshot support"))
 	methods["pack"] = dropLab(stringLib("pack"))
 	methods["unpack"] = dropLab(stringLib("unpack"))
+	a.snapshotLabMethods(methods)
 	fns := toFunctions(methods)
 	return lua.Class{
 		Name: classLab,

@@ -14,9 +14,7 @@ type ctxT = context.Context
 // guestOps need a booted VM; until the VM backend is wired they fail with
 // the core's wrong-state error, which names the VM and its state.
 var guestOps = []string{
-	"run_async", "tail_file", "fd_stream", "syscall",
-	"syscall_async", "ioctl", "read_mem", "spawn_worker", "snapshot",
-	"clock", "attach_disk",
+	"snapshot", "attach_disk",
 }
 
 func (a *API) vmClass() lua.Class {
@@ -44,7 +42,7 @@ func (a *API) vmClass() lua.Class {
 		"shutdown":     vmAction("vm:shutdown", (*lab.VM).Shutdown),
 		"reset":        vmAction("vm:reset", (*lab.VM).Reset),
 		"power_button": vmAction("vm:power_button", (*lab.VM).PowerButton),
-		"wakeup":       vmAction("vm:wakeup", (*lab.VM).Wakeup),
+		"wakeup":       a.vmWakeup,
 		"close": func(L *lua.Thread) (int, error) {
 			vm, err := self[*lab.VM](L, "vm:close")
 			if err != nil {
@@ -68,31 +66,47 @@ func (a *API) vmClass() lua.Class {
 			L.PushInteger(int64(a.openFileCount(vm)))
 			return 1, nil
 		},
-		"open_stream_count": vmConst("vm:open_stream_count", func(L *lua.Thread) { L.PushInteger(0) }),
+		"open_stream_count": func(L *lua.Thread) (int, error) {
+			vm, err := self[*lab.VM](L, "vm:open_stream_count")
+			if err != nil {
+				return 0, err
+			}
+			L.PushInteger(int64(a.openStreamCount(vm)))
+			return 1, nil
+		},
+		"tail_file": a.vmTailFile,
+		"fd_stream": a.vmFdStream,
+		"clock":     a.vmClock,
 		"is_quiescent": func(L *lua.Thread) (int, error) {
 			vm, err := self[*lab.VM](L, "vm:is_quiescent")
 			if err != nil {
 				return 0, err
 			}
-			L.PushBoolean(a.openFileCount(vm) == 0)
+			L.PushBoolean(a.openFileCount(vm) == 0 && a.openStreamCount(vm) == 0)
 			return 1, nil
 		},
-		"run":          a.vmRun,
-		"read_file":    a.vmReadFile,
-		"write_file":   a.vmWriteFile,
-		"push_file":    a.vmPushFile,
-		"stat":         a.vmStat,
-		"listdir":      a.vmListdir,
-		"mkdir":        a.vmMkdir,
-		"unlink":       a.vmUnlink,
-		"rename":       a.vmRename,
-		"open_file":    a.vmOpenFile,
-		"batch":        a.vmBatch,
-		"console":      a.vmConsole,
-		"is_suspended": vmConst("vm:is_suspended", func(L *lua.Thread) { L.PushBoolean(false) }),
-		"restore":      notYet("vm:restore", "snapshots arrive with the snapshot support"),
-		"nic":          notYet("vm:nic", "NICs arrive with the network support"),
-		"disk":         notYet("vm:disk", "disks arrive with the disk support"),
+		"run":           a.vmRun,
+		"read_file":     a.vmReadFile,
+		"write_file":    a.vmWriteFile,
+		"push_file":     a.vmPushFile,
+		"stat":          a.vmStat,
+		"listdir":       a.vmListdir,
+		"mkdir":         a.vmMkdir,
+		"unlink":        a.vmUnlink,
+		"rename":        a.vmRename,
+		"open_file":     a.vmOpenFile,
+		"batch":         a.vmBatch,
+		"run_async":     a.vmRunAsync,
+		"syscall":       a.vmSyscall,
+		"syscall_async": a.vmSyscallAsync,
+		"ioctl":         a.vmIoctl,
+		"read_mem":      a.vmReadMem,
+		"spawn_worker":  a.vmSpawnWorker,
+		"console":       a.vmConsole,
+		"is_suspended":  a.vmIsSuspended,
+		"restore":       notYet("vm:restore", "snapshots arrive with the snapshot support"),
+		"nic":           notYet("vm:nic", "NICs arrive with the network support"),
+		"disk":          notYet("vm:disk", "disks arrive with the disk support"),
 	}
 	for _, op := range guestOps {
 		site := "vm:" + op
@@ -107,6 +121,7 @@ func (a *API) vmClass() lua.Class {
 			return 0, fmt.Errorf("%s: not available yet (guest operations arrive with the VM core)", site)
 		}
 	}
+	a.snapshotVMMethods(ms)
 	return lua.Class{
 		Name:    classVM,
 		Methods: toFunctions(ms),

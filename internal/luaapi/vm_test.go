@@ -4,8 +4,10 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/provium/provium/internal/discover"
 	"github.com/provium/provium/internal/guest"
@@ -65,6 +67,26 @@ func TestLifecycleOnARealGuest(t *testing.T) {
 		cmd, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
 		if err == nil && strings.Contains(string(cmd), "qemu-system") && strings.Contains(string(cmd), scratch) {
 			t.Errorf("QEMU left running: pid %s", e.Name())
+		}
+	}
+}
+
+func TestProcessesWorkersSyscallsOnARealGuest(t *testing.T) {
+	before := runtime.NumGoroutine()
+	res := runGuestFile(t, "async.test.lua")
+	// Every VM, session, process, stream and worker goroutine is gone once
+	// the file's scope closed (allow a moment for them to observe it).
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if after := runtime.NumGoroutine(); after > before {
+		buf := make([]byte, 1<<20)
+		t.Errorf("goroutines grew from %d to %d:\n%s", before, after, buf[:runtime.Stack(buf, true)])
+	}
+	for _, tr := range res.Tests {
+		for _, l := range tr.Log {
+			t.Logf("%s: %s", tr.Name, l)
 		}
 	}
 }

@@ -32,6 +32,8 @@ type Options struct {
 	// Backend returns the VM backend of a file (by display path); nil means
 	// no guests can boot (booting then fails with a clear error).
 	Backend func(file string) lab.Backend
+	// Fixtures enables vm_fixture/lab_fixture (fixture.go); nil: unavailable.
+	Fixtures *Fixtures
 }
 
 // File is what the runner needs to know about a discovered file.

@@ -44,6 +44,9 @@ type fileRun struct {
 	inTest bool
 	todo   *string
 
+	baseline    string // reset_between_tests snapshot dir (reset.go)
+	resetFailed error
+
 	fileTimedOut atomic.Bool
 	interrupted  atomic.Bool
 
@@ -117,9 +120,10 @@ func (fr *fileRun) run(parent context.Context) {
 		fr.chunkError(err.Error(), 0)
 		return
 	}
+	defer fr.api.CloseSnapshots()
 	defer fr.closeScope(fr.root)
 
-	if !fr.runChunk() {
+	if !fr.runChunk() || !fr.takeBaseline() {
 		return
 	}
 	fr.runTests(ctx)
@@ -142,6 +146,8 @@ func (fr *fileRun) setup() error {
 		return err
 	}
 	fr.api = api
+	api.SetFileName(fr.file.Display)
+	fr.installFixtures()
 	if err := fr.installFramework(); err != nil {
 		return err
 	}

@@ -36,6 +36,8 @@ func (fr *fileRun) runTests(ctx context.Context) {
 			tr.Status, tr.Message = result.Failed, msgNotRunInterrupt
 		case skip:
 			tr.Status, tr.Message = result.Skipped, reason
+		case fr.resetFailed != nil:
+			tr.Status, tr.Message = result.Failed, fmt.Sprintf(msgResetFailed, fr.resetFailed)
 		case tornDownBy != "":
 			tr.Status, tr.Message = result.Failed, fmt.Sprintf(msgLabTornDown, tornDownBy)
 		default:
@@ -45,6 +47,7 @@ func (fr *fileRun) runTests(ctx context.Context) {
 				fr.closeScope(fr.root)
 				tornDownBy = decl.name
 			}
+			tornDownBy = fr.afterTest(i, timedOut, tornDownBy)
 		}
 		fr.res.Tests = append(fr.res.Tests, tr)
 	}

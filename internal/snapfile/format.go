@@ -40,6 +40,8 @@ const maxManifest = 16 << 20
 
 // Manifest describes everything needed to recreate the snapshotted VM.
 type Manifest struct {
+	// VMName is the snapshotted VM's name: a vm fixture restores under it.
+	VMName         string   `json:"vm_name,omitempty"`
 	Profile        string   `json:"profile"`
 	MemoryBytes    uint64   `json:"memory_bytes"`
 	CPUs           int      `json:"cpus"`

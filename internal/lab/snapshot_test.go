@@ -1,0 +1,151 @@
+package lab
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// groupBackend boots and restores groupMachines and keeps one log of every
+// snapshot step across machines, so the test sees their interleaving.
+type groupBackend struct {
+	mu       sync.Mutex
+	log      []string
+	restores []string // "<vm path> <snapshot file>"
+}
+
+type groupMachine struct {
+	fakeMachine
+	b    *groupBackend
+	name string
+}
+
+func (b *groupBackend) record(s string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.log = append(b.log, s)
+}
+
+func (b *groupBackend) Start(_ context.Context, spec BootSpec) (Machine, error) {
+	return &groupMachine{b: b, name: spec.Path}, nil
+}
+
+func (b *groupBackend) Restore(_ context.Context, spec BootSpec, snapshot string) (Machine, error) {
+	b.mu.Lock()
+	b.restores = append(b.restores, spec.Path+" "+filepath.Base(snapshot))
+	b.mu.Unlock()
+	return &groupMachine{b: b, name: spec.Path}, nil
+}
+
+func (m *groupMachine) Pause(context.Context) error  { m.b.record("pause " + m.name); return nil }
+func (m *groupMachine) Resume(context.Context) error { m.b.record("resume " + m.name); return nil }
+func (m *groupMachine) Snapshot(ctx context.Context, path string) error {
+	return os.WriteFile(path, []byte(m.name), 0o644)
+}
+func (m *groupMachine) SnapshotPrepare(context.Context) error {
+	m.b.record("prepare " + m.name)
+	return nil
+}
+func (m *groupMachine) SnapshotSave(_ context.Context, path string) error {
+	m.b.record("save " + m.name)
+	return os.WriteFile(path, []byte(m.name), 0o644)
+}
+func (m *groupMachine) SnapshotFinish(context.Context) error {
+	m.b.record("finish " + m.name)
+	return nil
+}
+
+func phase(log []string, verb string) []int {
+	var at []int
+	for i, l := range log {
+		if strings.HasPrefix(l, verb+" ") {
+			at = append(at, i)
+		}
+	}
+	return at
+}
+
+func TestLabSnapshotSavesTogetherAndRestoresFake(t *testing.T) {
+	gb := &groupBackend{}
+	root := NewRoot(Env{Profiles: StaticProfiles{"linux"}, Backend: gb})
+	ctx := context.Background()
+	mem := uint64(256 << 20)
+	a, _ := root.NewVM("a", "linux", BootOpts{Memory: &mem})
+	b, _ := root.NewVM("b", "linux", BootOpts{})
+	dc, _ := root.SubLab("dc1")
+	c, _ := dc.NewVM("c", "linux", BootOpts{})
+	lan, _ := root.Bridge("lan")
+	if err := lan.Attach(a, b); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []*VM{a, b} {
+		if err := v.Boot(ctx, BootOpts{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Pause(ctx); err != nil {
+		t.Fatal(err)
+	}
+	gb.log = nil
+
+	dir := t.TempDir()
+	idx, err := root.Snapshot(ctx, dir, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := gb.log
+	prep, pause, save, resume, finish := phase(log, "prepare"), phase(log, "pause"), phase(log, "save"), phase(log, "resume"), phase(log, "finish")
+	if len(prep) != 2 || len(save) != 2 || len(finish) != 2 || len(pause) != 1 || len(resume) != 1 {
+		t.Fatalf("steps: %q", log)
+	}
+	if slices.Max(prep) > pause[0] || pause[0] > slices.Min(save) || slices.Max(save) > resume[0] || resume[0] > slices.Min(finish) {
+		t.Errorf("not saved together: %q", log)
+	}
+	if log[pause[0]] != "pause a" {
+		t.Errorf("only the running VM is stopped: %q", log)
+	}
+	if idx.Format != LabFormat || len(idx.VMs) != 3 || idx.VMs[0].Name != "a" || idx.VMs[1].State != "paused" ||
+		idx.VMs[2].Name != "dc1/c" || idx.VMs[2].State != "created" || idx.VMs[2].Snapshot != nil ||
+		*idx.VMs[0].Snapshot != "a.snap" || idx.VMs[0].MemoryBytes != mem || !slices.Equal(idx.SubLabs, []string{"dc1"}) ||
+		len(idx.Bridges) != 1 || !slices.Equal(idx.Bridges[0].Members, []string{"a", "b"}) {
+		t.Errorf("lab.json = %+v", idx)
+	}
+	read, err := ReadLabIndex(dir)
+	if err != nil || len(read.VMs) != 3 {
+		t.Fatalf("ReadLabIndex: %v %+v", err, read)
+	}
+
+	// Into a fresh lab: everything is created.
+	other := NewRoot(Env{Profiles: StaticProfiles{"linux"}, Backend: gb})
+	vms, err := other.Restore(ctx, dir, read)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(vms) != 3 || vms[0].State() != Booted || vms[1].State() != Paused || vms[2].State() != Created || vms[2].Path() != "dc1/c" {
+		t.Errorf("restored states: %s %s %s", vms[0].State(), vms[1].State(), vms[2].State())
+	}
+	if *vms[0].Opts().Memory != mem {
+		t.Errorf("recorded memory not applied")
+	}
+	if br, _ := other.find(KindBridge, "lan"); br == nil || !slices.Equal(br.(*Bridge).Members(), []string{"a", "b"}) {
+		t.Errorf("bridge not recreated: %v", br)
+	}
+
+	// Into itself: the same VM objects now run restored machines.
+	oldA := a.Machine()
+	c.Boot(ctx, BootOpts{})
+	again, err := root.Restore(ctx, dir, read)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again[0] != a || a.Machine() == oldA || a.State() != Booted || b.State() != Paused {
+		t.Errorf("restore into itself did not replace the machines")
+	}
+	if c.State() != Shutdown {
+		t.Errorf("a VM recorded as created is stopped: %s", c.State())
+	}
+}

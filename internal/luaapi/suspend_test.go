@@ -1,0 +1,42 @@
+package luaapi_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/provium/provium/internal/discover"
+	"github.com/provium/provium/internal/guest"
+	"github.com/provium/provium/internal/guesttest"
+	"github.com/provium/provium/internal/result"
+	"github.com/provium/provium/internal/runner"
+)
+
+// TestSuspendOnARealGuest runs suspend.test.lua (host side of S3: see the
+// file's header for the guest-resume gap).
+func TestSuspendOnARealGuest(t *testing.T) {
+	cfg := guesttest.Config(t)
+	b, err := guest.New(guest.Options{Config: cfg, ScratchRoot: guesttest.ScratchRoot(t), Seed: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	path, _ := filepath.Abs(filepath.Join("testdata", "suspend.test.lua"))
+	f := discover.File{Display: "testdata/suspend.test.lua", RootRel: "suspend.test.lua", Abs: path, Canonical: path}
+	res := runner.RunFile(context.Background(), f, &runner.Options{
+		Config:  cfg,
+		Roots:   []string{filepath.Dir(path)},
+		Backend: b.ForFile,
+	})
+	if res.HasChunkError {
+		t.Fatalf("chunk error: %s", res.ChunkError)
+	}
+	if len(res.Tests) != 3 {
+		t.Fatalf("%d tests ran, want 3", len(res.Tests))
+	}
+	for _, tr := range res.Tests {
+		if tr.Status != result.Passed {
+			t.Errorf("%s: %s: %s", tr.Name, tr.Status, tr.Message)
+		}
+	}
+}
