@@ -263,30 +263,10 @@ func (b *Backend) start(ctx context.Context, file string, spec lab.BootSpec) (la
 	if err != nil {
 		return nil, err
 	}
-	if prof.InjectAgent {
-		overlay, err := b.agentOverlay(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if p.initrd, err = b.cache.Merge(prof.Initrd, overlay, filesSeg, initrdPath); err != nil {
-			return nil, fmt.Errorf("initrd: %w", err)
-		}
-	} else if p.initrd, err = b.cache.Merge(prof.Initrd, nil, filesSeg, initrdPath); err != nil {
-		return nil, fmt.Errorf("initrd: %w", err)
+	if p.initrd, err = b.mergeInitrd(ctx, prof, filesSeg, initrdPath); err != nil {
+		return nil, err
 	}
-	cfg := vmm.Config{
-		Name:    spec.Path,
-		Machine: p.machine,
-		Accel:   b.opts.Accel,
-		Memory:  p.memory,
-		CPUs:    p.cpus,
-		Kernel:  p.kernel,
-		Initrd:  p.initrd,
-		Cmdline: p.cmdline,
-		Scratch: dir,
-		RNG:     vmm.RNGServed,
-		BIOS:    firmwareFile(prof.Firmware),
-	}.WithDefaults()
+	cfg := b.machineConfig(p, prof, spec.Path, dir)
 	m, err := vmm.Start(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -301,6 +281,41 @@ func (b *Backend) start(ctx context.Context, file string, spec lab.BootSpec) (la
 	}
 	go g.watch()
 	return g, nil
+}
+
+// mergeInitrd writes the profile initrd ++ agent overlay (unless the
+// profile opts out of injection) ++ the per-boot files segment to out.
+func (b *Backend) mergeInitrd(ctx context.Context, prof *config.Profile, filesSeg []byte, out string) (string, error) {
+	var overlay []byte
+	if prof.InjectAgent {
+		var err error
+		if overlay, err = b.agentOverlay(ctx); err != nil {
+			return "", err
+		}
+	}
+	path, err := b.cache.Merge(prof.Initrd, overlay, filesSeg, out)
+	if err != nil {
+		return "", fmt.Errorf("initrd: %w", err)
+	}
+	return path, nil
+}
+
+// machineConfig is the QEMU configuration of a plan. Boot and restore both
+// use it: a migration stream loads only into identical devices.
+func (b *Backend) machineConfig(p *plan, prof *config.Profile, name, dir string) vmm.Config {
+	return vmm.Config{
+		Name:    name,
+		Machine: p.machine,
+		Accel:   b.opts.Accel,
+		Memory:  p.memory,
+		CPUs:    p.cpus,
+		Kernel:  p.kernel,
+		Initrd:  p.initrd,
+		Cmdline: p.cmdline,
+		Scratch: dir,
+		RNG:     vmm.RNGServed,
+		BIOS:    firmwareFile(prof.Firmware),
+	}.WithDefaults()
 }
 
 // firmwareFile maps the profile's firmware choice to QEMU's -bios file;

@@ -359,27 +359,10 @@ func (b *Backend) restore(ctx context.Context, file string, spec lab.BootSpec, s
 	dir := b.runDir.NewMachineDir()
 	initrdPath := dir + "-initrd"
 	defer os.Remove(initrdPath)
-	var overlay []byte
-	if prof.InjectAgent {
-		if overlay, err = b.agentOverlay(ctx); err != nil {
-			return nil, err
-		}
+	if p.initrd, err = b.mergeInitrd(ctx, prof, nil, initrdPath); err != nil {
+		return nil, err
 	}
-	if p.initrd, err = b.cache.Merge(prof.Initrd, overlay, nil, initrdPath); err != nil {
-		return nil, fmt.Errorf("initrd: %w", err)
-	}
-	cfg := vmm.Config{
-		Name:    spec.Path,
-		Machine: p.machine,
-		Accel:   b.opts.Accel,
-		Memory:  p.memory,
-		CPUs:    p.cpus,
-		Kernel:  p.kernel,
-		Initrd:  p.initrd,
-		Cmdline: p.cmdline,
-		Scratch: dir,
-		RNG:     vmm.RNGServed,
-	}.WithDefaults()
+	cfg := b.machineConfig(p, prof, spec.Path, dir)
 	m, err := vmm.Restore(ctx, cfg, files)
 	if err != nil {
 		// QEMU refusing the state is the snapshot's fault (30-runtime.md A9).
