@@ -9,4 +9,6 @@ cd "$(dirname "$0")/.."
 GO=${GO:-go}
 mkdir -p bin
 "$GO" build -o bin/provium-bench ./bench/cmd/provium-bench
-exec bin/provium-bench "$@"
+bin/provium-bench "$@"
+# B2 (snapshot/restore) and B9 (restore density) live with the snapshot code.
+PROVIUM_BENCH_SNAPSHOT=1 "$GO" test -count=1 -run TestSnapshotBenchmark -v ./internal/guest
