@@ -213,18 +213,7 @@ func (s *session) buildFixture(cfg *config.Config, p string, rebuild bool) error
 		return fmt.Errorf("fixture cache: %w", err)
 	}
 	fx := s.openFixtures(ctx, cfg, set.Roots, requested, true)
-	builder := config.NewBuilder(cfg, config.BuildOptions{
-		NoBuild: s.pf.noBuild,
-		Notice:  s.env.Stderr,
-		LogPath: func(p string) string { return filepath.Join(cfg.ScratchDir(), "build-"+p+".log") },
-	})
-	prepare := func(ctx context.Context, profile string) error {
-		if err := os.MkdirAll(cfg.ScratchDir(), 0o700); err != nil {
-			return err
-		}
-		return builder.Ensure(ctx, profile)
-	}
-	backend := s.guestBackend(cfg, requested, prepare)
+	backend := s.guestBackend(cfg, requested, s.profileBuilds(cfg, nil))
 	defer backend.Close()
 	opts := &runner.Options{Config: cfg, Roots: set.Roots, Seed: s.seed, Backend: backend.ForFile, Fixtures: fx}
 	kind, path, built, err := runner.EnsureFixture(ctx, opts, name, rebuild)

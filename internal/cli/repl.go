@@ -107,18 +107,7 @@ func (s *session) repl(ctx context.Context, profile, name, fixtureName string) e
 	}
 	_ = os.MkdirAll(cfg.CacheDir(), 0o755)
 	fx := s.openFixtures(ctx, cfg, set.Roots, requested, false)
-	builder := config.NewBuilder(cfg, config.BuildOptions{
-		NoBuild: s.pf.noBuild,
-		Notice:  s.env.Stderr,
-		LogPath: func(p string) string { return filepath.Join(cfg.ScratchDir(), "build-"+p+".log") },
-	})
-	prepare := func(ctx context.Context, profile string) error {
-		if err := os.MkdirAll(cfg.ScratchDir(), 0o700); err != nil {
-			return err
-		}
-		return builder.Ensure(ctx, profile)
-	}
-	backend := s.guestBackend(cfg, requested, prepare)
+	backend := s.guestBackend(cfg, requested, s.profileBuilds(cfg, nil))
 	defer backend.Close()
 
 	boot, bannerName, bannerProfile, err := s.replBoot(cfg, fx, profile, name, fixtureName)

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"runtime"
 	"sync"
 	"time"
@@ -115,17 +113,9 @@ func (s *session) runFiles(ctx context.Context, cfg *config.Config, set *discove
 	ctx = runCtx
 	var buildErr error
 	var buildMu sync.Mutex
-	builder := config.NewBuilder(cfg, config.BuildOptions{
-		NoBuild: s.pf.noBuild,
-		Notice:  s.env.Stderr,
-		Verbose: diag,
-		LogPath: func(p string) string { return filepath.Join(cfg.ScratchDir(), "build-"+p+".log") },
-	})
+	build := s.profileBuilds(cfg, diag)
 	prepare := func(ctx context.Context, profile string) error {
-		if err := os.MkdirAll(cfg.ScratchDir(), 0o700); err != nil {
-			return err
-		}
-		err := builder.Ensure(ctx, profile)
+		err := build(ctx, profile)
 		if err != nil && ctx.Err() == nil {
 			buildMu.Lock()
 			if buildErr == nil {
