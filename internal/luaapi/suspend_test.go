@@ -12,10 +12,13 @@ import (
 	"github.com/provium/provium/internal/runner"
 )
 
-// TestSuspendOnARealGuest runs suspend.test.lua (host side of S3: see the
-// file's header for the guest-resume gap).
+// TestSuspendOnARealGuest runs suspend.test.lua on profile `s3`: the
+// default image's bzImage booted through SeaBIOS (see the file's header).
 func TestSuspendOnARealGuest(t *testing.T) {
 	cfg := guesttest.Config(t)
+	s3 := *cfg.Profiles["linux"]
+	s3.Name, s3.Kernel, s3.KernelBoot, s3.Firmware = "s3", guesttest.Image(t).BzImage, "bzimage", "seabios"
+	cfg.Profiles["s3"] = &s3
 	b, err := guest.New(guest.Options{Config: cfg, ScratchRoot: guesttest.ScratchRoot(t), Seed: 7})
 	if err != nil {
 		t.Fatal(err)
