@@ -20,20 +20,11 @@ var ErrStreamClosed = errors.New("agentclient: stream closed")
 // and reads the Response under ctx, but the stream itself outlives ctx
 // (the caller closes it). out receives the Response body (nil to ignore).
 func (c *Client) openLong(ctx context.Context, op string, req, out any) (*yamux.Stream, error) {
-	if err := ctx.Err(); err != nil {
+	s, err := c.open(ctx)
+	if err != nil {
 		return nil, err
 	}
-	st, err := c.mux.OpenStream()
-	if err != nil {
-		if errors.Is(err, yamux.ErrSessionShutdown) {
-			return nil, ErrClosed
-		}
-		return nil, fmt.Errorf("agentclient: open stream: %w", err)
-	}
-	stop := context.AfterFunc(ctx, func() {
-		_ = st.SetReadDeadline(time.Now())
-		st.Close()
-	})
+	st, stop := s.st, s.stop
 	fail := func(err error) (*yamux.Stream, error) {
 		stop()
 		_ = st.SetReadDeadline(time.Now())

@@ -363,21 +363,10 @@ func (a *API) vmIoctl(L *lua.Thread) (int, error) {
 	if err != nil {
 		return 0, ctxErr(L.Context(), opError("ioctl", "", err))
 	}
-	L.NewTable(0, 5)
-	L.PushInteger(r.Ret)
-	L.RawSetField(-2, "ret")
-	L.PushInteger(r.Ret)
-	L.RawSetField(-2, "result")
-	L.PushInteger(int64(r.Errno))
-	L.RawSetField(-2, "errno")
+	// An ioctl's result is a syscall's plus the data buffer after the call.
+	pushSyscallResult(L, proto.SyscallResult{Ret: r.Ret, Errno: r.Errno, OutBufs: r.OutBufs})
 	L.PushString(string(r.OutData))
 	L.RawSetField(-2, "out_data")
-	L.NewTable(len(r.OutBufs), 0)
-	for i, b := range r.OutBufs {
-		L.PushString(string(b))
-		L.RawSetI(-2, int64(i+1))
-	}
-	L.RawSetField(-2, "out_bufs")
 	return 1, nil
 }
 
