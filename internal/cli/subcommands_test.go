@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -149,6 +150,37 @@ func TestWatch(t *testing.T) {
 	if code := <-done; code != ExitFailed {
 		t.Errorf("watch ended with %d, want the last iteration's 1", code)
 	}
+}
+
+// TestWatchEditDuringRun: a file written while an iteration runs is a
+// change, even though the run has already ended when the watcher looks. The
+// first run's test creates c.test.lua itself; only a second iteration
+// reports two files.
+func TestWatchEditDuringRun(t *testing.T) {
+	dir := t.TempDir()
+	script := fmt.Sprintf(`test("a", function(t)
+  local name = %q
+  if not io.open(name, "r") then
+    local f = assert(io.open(name, "w"))
+    f:write('test("c", function(t) end)')
+    f:close()
+  end
+end)`, filepath.Join(dir, "c.test.lua"))
+	if err := os.WriteFile(filepath.Join(dir, "a.test.lua"), []byte(script), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	in := newInvocation(t, dir)
+	var out, errb syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int)
+	go func() { done <- Execute(ctx, in.env(&out, &errb), []string{"--watch"}) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	waitFor(t, "the run that sees the file written by the first", func() bool {
+		return strings.Contains(out.String(), "2 file(s); 2 passed")
+	})
 }
 
 func TestWatchEmpty(t *testing.T) {

@@ -24,8 +24,10 @@ func (s *session) watch(ctx context.Context) error {
 		fmt.Fprintln(s.env.Stderr, msgWatchRerunDropped)
 		s.rerunFailed = false
 	}
-	code := s.watchIteration(ctx)
+	// The fingerprint is taken before each iteration, never after: an edit
+	// made while a run is in progress then still counts as a change.
 	fp := s.fingerprint()
+	code := s.watchIteration(ctx)
 	tick := time.NewTicker(watchPoll)
 	defer tick.Stop()
 	for {
@@ -39,8 +41,8 @@ func (s *session) watch(ctx context.Context) error {
 			continue
 		}
 		fmt.Fprintln(s.env.Stderr, msgWatchChange)
+		fp = now
 		code = s.watchIteration(ctx)
-		fp = s.fingerprint()
 	}
 }
 
