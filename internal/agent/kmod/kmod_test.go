@@ -121,3 +121,39 @@ func TestColdplugWithoutModulesDir(t *testing.T) {
 		t.Fatalf("built-in kernel: loaded %v err %v", loaded, err)
 	}
 }
+
+// TestDeviceScanReadsOnlyNewDevices: a rescan reports the devices that
+// appeared since the last one (as a driver's load makes them), not the
+// ones already handled.
+func TestDeviceScanReadsOnlyNewDevices(t *testing.T) {
+	sys := t.TempDir()
+	write := func(rel, alias string) {
+		t.Helper()
+		p := filepath.Join(sys, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(alias+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("bus/pci/devices/0000:00:01.0/modalias", "pci:v00001AF4d00001003")
+	if err := os.MkdirAll(filepath.Join(sys, "bus/pci/devices/0000:00:02.0"), 0o755); err != nil {
+		t.Fatal(err) // a device without a modalias yet
+	}
+	scan := newDeviceScan(sys)
+	first, err := scan.fresh()
+	if err != nil || !reflect.DeepEqual(first, []string{"pci:v00001AF4d00001003"}) {
+		t.Fatalf("first scan %v, %v", first, err)
+	}
+	write("bus/virtio/devices/virtio0/modalias", "virtio:d00000003v00001AF4")
+	write("bus/pci/devices/0000:00:02.0/modalias", "pci:v00001AF4d00001005")
+	second, err := scan.fresh()
+	want := []string{"pci:v00001AF4d00001005", "virtio:d00000003v00001AF4"}
+	if err != nil || !reflect.DeepEqual(second, want) {
+		t.Fatalf("second scan %v, %v; want %v", second, err, want)
+	}
+	if third, err := scan.fresh(); err != nil || len(third) != 0 {
+		t.Fatalf("third scan %v, %v; want nothing new", third, err)
+	}
+}

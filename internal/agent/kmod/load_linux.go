@@ -45,9 +45,13 @@ func Coldplug(sysRoot, modDir string) (loaded []string, err error) {
 		return nil, err
 	}
 	tried := map[string]bool{}
+	scan := newDeviceScan(sysRoot)
 	var errs []error
 	for round := 0; round < maxColdplugRounds; round++ {
-		aliases, err := DeviceModaliases(sysRoot)
+		// Only devices that appeared since the last round are read: a
+		// guest boots through several rounds, and under TCG every sysfs
+		// read costs.
+		aliases, err := scan.fresh()
 		if err != nil {
 			return loaded, err
 		}
@@ -84,32 +88,85 @@ func Coldplug(sysRoot, modDir string) (loaded []string, err error) {
 // the input class (not a bus, but evdev — needed for the power button —
 // binds through it), sorted and without duplicates.
 func DeviceModaliases(sysRoot string) ([]string, error) {
-	var files []string
-	for _, pattern := range []string{
-		filepath.Join(sysRoot, "bus", "*", "devices", "*", "modalias"),
-		filepath.Join(sysRoot, "class", "input", "*", "modalias"),
-	} {
-		m, err := filepath.Glob(pattern)
-		if err != nil {
-			return nil, fmt.Errorf("kmod: scan modaliases: %w", err)
-		}
-		files = append(files, m...)
+	return newDeviceScan(sysRoot).fresh()
+}
+
+// deviceScan remembers which device directories it has read, so a rescan
+// reads only the modaliases of devices that appeared since.
+type deviceScan struct {
+	sysRoot string
+	seen    map[string]bool // device directories already read
+	buf     []byte
+}
+
+func newDeviceScan(sysRoot string) *deviceScan {
+	return &deviceScan{sysRoot: sysRoot, seen: map[string]bool{}, buf: make([]byte, 4096)}
+}
+
+// fresh returns the modaliases of the devices not seen by an earlier call,
+// sorted and without duplicates.
+func (s *deviceScan) fresh() ([]string, error) {
+	var dirs []string
+	buses, err := names(filepath.Join(s.sysRoot, "bus"))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("kmod: scan modaliases: %w", err)
 	}
-	seen := map[string]bool{}
+	for _, b := range buses {
+		dirs = append(dirs, filepath.Join(s.sysRoot, "bus", b, "devices"))
+	}
+	dirs = append(dirs, filepath.Join(s.sysRoot, "class", "input"))
+	seenAlias := map[string]bool{}
 	var out []string
-	for _, f := range files {
-		b, err := os.ReadFile(f)
+	for _, dir := range dirs {
+		devs, err := names(dir)
 		if err != nil {
-			continue // devices come and go; one unreadable file is not fatal
+			continue // a bus without devices, or one going away
 		}
-		a := strings.TrimSpace(string(b))
-		if a != "" && !seen[a] {
-			seen[a] = true
-			out = append(out, a)
+		for _, d := range devs {
+			dev := filepath.Join(dir, d)
+			if s.seen[dev] {
+				continue
+			}
+			a, ok := s.readModalias(filepath.Join(dev, "modalias"))
+			if !ok {
+				// No modalias (yet): a device whose driver core has not
+				// finished may gain one, so it is not marked seen.
+				continue
+			}
+			s.seen[dev] = true
+			if a != "" && !seenAlias[a] {
+				seenAlias[a] = true
+				out = append(out, a)
+			}
 		}
 	}
 	sort.Strings(out)
 	return out, nil
+}
+
+// readModalias reads one modalias file with plain system calls (no stat,
+// no growing buffer: the kernel caps sysfs attributes at a page).
+func (s *deviceScan) readModalias(file string) (string, bool) {
+	fd, err := unix.Open(file, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", false
+	}
+	defer unix.Close(fd)
+	n, err := unix.Read(fd, s.buf)
+	if err != nil || n < 0 {
+		return "", false
+	}
+	return strings.TrimSpace(string(s.buf[:n])), true
+}
+
+// names lists a directory's entries, unsorted and without stat calls.
+func names(dir string) ([]string, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return f.Readdirnames(-1)
 }
 
 // LoadFile loads one module file with finit_module, letting the kernel
