@@ -58,7 +58,7 @@ func (c Config) Argv() []string {
 		optVal(c.ConsoleSocket()), optVal(c.ConsoleLog())),
 		"-serial", "chardev:console")
 
-	add("-device", c.virtioDriver("serial")+",id=vserial0",
+	add("-device", c.virtioDriver("serial")+",id=vserial0,max_ports=4",
 		"-chardev", fmt.Sprintf("socket,id=agent,path=%s,server=on,wait=off", optVal(c.AgentSocket())),
 		"-device", "virtserialport,bus=vserial0.0,chardev=agent,name="+agentPortName)
 	if hasParam(c.Cmdline, consoleParamKey+"hvc") {

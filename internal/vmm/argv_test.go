@@ -39,7 +39,7 @@ func TestArgvExact(t *testing.T) {
 		"-append", "console=ttyS0 quiet",
 		"-chardev", "socket,id=console,path=/tmp/p/run-1/m1/console.sock,server=on,wait=off,logfile=/tmp/p/run-1/m1/console.log,logappend=on",
 		"-serial", "chardev:console",
-		"-device", "virtio-serial-pci,id=vserial0",
+		"-device", "virtio-serial-pci,id=vserial0,max_ports=4",
 		"-chardev", "socket,id=agent,path=/tmp/p/run-1/m1/agent.sock,server=on,wait=off",
 		"-device", "virtserialport,bus=vserial0.0,chardev=agent,name=org.provium.agent.0",
 		"-object", "rng-random,id=rng0,filename=/dev/urandom",
@@ -229,7 +229,7 @@ func TestArgvMicroVM(t *testing.T) {
 	c.Disks = []Disk{{ID: "disk0", Path: "/d/a.img"}}
 	a := c.Argv()
 	for _, want := range []string{
-		"virtio-serial-device,id=vserial0",
+		"virtio-serial-device,id=vserial0,max_ports=4",
 		"virtio-rng-device,rng=rng0",
 		"virtio-blk-device,drive=disk0,id=disk0-dev",
 	} {
