@@ -11,7 +11,8 @@ deps:
 
 build: deps
 	$(GO) build -o $(BIN)/provium ./cmd/provium
-	CGO_ENABLED=0 $(GO) build -o $(BIN)/provium-agent ./cmd/provium-agent
+	@# Same flags as internal/agentbin.BuildFlags.
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -o $(BIN)/provium-agent ./cmd/provium-agent
 
 # The whole test suite: vet, the Lua binding and runner under the race
 # detector, then every package (VM tests boot real guests under TCG).
