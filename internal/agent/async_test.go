@@ -57,3 +57,47 @@ func TestRawSyscallNestedOutOfRange(t *testing.T) {
 		t.Fatalf("getpid with buffers: %+v %v", res, err)
 	}
 }
+
+// TestOutBufKeepsUpAndReportsLoss: a reader that keeps up receives every
+// byte of an output longer than what is retained; a reader starting at 0
+// afterwards learns exactly how much it lost; the captured head stays the
+// first bytes written, with the rest counted.
+func TestOutBufKeepsUpAndReportsLoss(t *testing.T) {
+	b := newOutBuf()
+	chunk := make([]byte, 1<<20)
+	var readOff int64
+	sum := 0
+	for i := 0; i < maxRetained>>20+8; i++ {
+		for j := range chunk {
+			chunk[j] = byte(i)
+		}
+		b.append(chunk)
+		for {
+			data, lost, _, _ := b.since(readOff, proto.ChunkSize)
+			if lost != 0 {
+				t.Fatalf("a reader that keeps up lost %d bytes at %d", lost, readOff)
+			}
+			if len(data) == 0 {
+				break
+			}
+			sum += len(data)
+			readOff += int64(len(data))
+		}
+	}
+	b.finish()
+	total := (maxRetained>>20 + 8) << 20
+	if sum != total {
+		t.Fatalf("reader got %d of %d bytes", sum, total)
+	}
+	data, lost, _, _ := b.since(0, 16)
+	if lost != 8<<20 || data[0] != 8 {
+		t.Fatalf("late reader: lost %d (want %d), first retained byte %d (want 8)", lost, 8<<20, data[0])
+	}
+	head, dropped := b.captured(proto.MaxCapture)
+	if len(head) != proto.MaxCapture || head[0] != 0 || head[len(head)-1] != byte(proto.MaxCapture>>20-1) {
+		t.Fatalf("captured head: %d bytes, first %d, last %d", len(head), head[0], head[len(head)-1])
+	}
+	if dropped != int64(total-proto.MaxCapture) {
+		t.Fatalf("dropped %d, want %d", dropped, total-proto.MaxCapture)
+	}
+}

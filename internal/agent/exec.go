@@ -16,10 +16,6 @@ import (
 	"github.com/provium/provium/internal/proto"
 )
 
-// maxCapture bounds what is kept of each of stdout and stderr so the result
-// fits in one frame; a command printing more keeps its first maxCapture bytes.
-const maxCapture = 16 << 20
-
 // pipeDrainDelay is how long run waits, after the command itself exited,
 // for background children still holding its stdout/stderr open. Without it
 // `run("daemon &")` would block until the daemon exits.
@@ -29,17 +25,19 @@ const pipeDrainDelay = 500 * time.Millisecond
 // environment has PATH (a PID-1 agent starts with an empty environment).
 const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-// cappedBuffer keeps the first max bytes written and silently drops the
-// rest, so a chatty command never blocks on a full pipe.
+// cappedBuffer keeps the first max bytes written and counts the rest, so a
+// chatty command never blocks on a full pipe and the host learns how much
+// it did not get.
 type cappedBuffer struct {
-	buf bytes.Buffer
-	max int
+	buf     bytes.Buffer
+	max     int
+	dropped int64
 }
 
 func (c *cappedBuffer) Write(p []byte) (int, error) {
-	if room := c.max - c.buf.Len(); room > 0 {
-		c.buf.Write(p[:min(len(p), room)])
-	}
+	keep := min(len(p), max(c.max-c.buf.Len(), 0))
+	c.buf.Write(p[:keep])
+	c.dropped += int64(len(p) - keep)
 	return len(p), nil
 }
 
@@ -147,8 +145,8 @@ func runExec(ctx context.Context, r proto.ExecReq, start func(*exec.Cmd) error) 
 	if err != nil {
 		return proto.ExecResult{}, err
 	}
-	stdout := &cappedBuffer{max: maxCapture}
-	stderr := &cappedBuffer{max: maxCapture}
+	stdout := &cappedBuffer{max: proto.MaxCapture}
+	stderr := &cappedBuffer{max: proto.MaxCapture}
 	cmd.Stdin = bytes.NewReader(r.Stdin)
 	cmd.Stdout = stdout
 	cmd.Stderr = stderr
@@ -185,5 +183,7 @@ func runExec(ctx context.Context, r proto.ExecReq, start func(*exec.Cmd) error) 
 		return proto.ExecResult{}, err
 	}
 	ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
-	return execResult(ws, timedOut.Load(), stdout.buf.Bytes(), stderr.buf.Bytes()), nil
+	res := execResult(ws, timedOut.Load(), stdout.buf.Bytes(), stderr.buf.Bytes())
+	res.StdoutDropped, res.StderrDropped = stdout.dropped, stderr.dropped
+	return res, nil
 }

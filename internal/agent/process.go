@@ -17,7 +17,9 @@ import (
 )
 
 // maxRetained bounds how much of each output of a run_async process the
-// agent keeps for replay; bytes beyond it are counted and dropped.
+// agent keeps: the last maxRetained bytes. A stream that keeps up never
+// misses a byte; one that falls further behind (or starts replaying from
+// byte 0 after more was written) is told how much it lost.
 const maxRetained = 64 << 20
 
 // closeGrace is how long close waits after SIGTERM before SIGKILL.
@@ -28,12 +30,15 @@ var errSessionClosed = &proto.Error{Message: "session closed"}
 // errExited is the error of ops that need a running process.
 var errExited = &proto.Error{Errno: int(unix.ESRCH), Name: "ESRCH", Message: "process has exited"}
 
-// outBuf is one output of a process: append-only bytes, replayable from
-// byte 0 by any number of subscribers while the process still writes.
+// outBuf is one output of a process: append-only bytes addressed by their
+// absolute offset, replayable by any number of subscribers while the
+// process still writes.
 type outBuf struct {
 	mu      sync.Mutex
-	data    []byte
-	dropped int64
+	data    []byte // the retained bytes, from offset start on
+	start   int64  // absolute offset of data[0]
+	head    []byte // the first proto.MaxCapture bytes, kept once data moved on
+	total   int64  // bytes written in all
 	closed  bool
 	changed chan struct{} // closed and replaced on every append and at close
 	done    chan struct{} // closed once the pipe is drained
@@ -46,10 +51,17 @@ func newOutBuf() *outBuf {
 func (b *outBuf) append(p []byte) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	room := maxRetained - len(b.data)
-	keep := min(len(p), max(room, 0))
-	b.data = append(b.data, p[:keep]...)
-	b.dropped += int64(len(p) - keep)
+	b.data = append(b.data, p...)
+	b.total += int64(len(p))
+	if over := len(b.data) - maxRetained; over > 0 {
+		if b.start == 0 {
+			b.head = append([]byte{}, b.data[:min(proto.MaxCapture, len(b.data))]...)
+		}
+		// Slices handed out by since stay valid: the array is never
+		// written below len, only abandoned.
+		b.data = b.data[over:]
+		b.start += int64(over)
+	}
 	close(b.changed)
 	b.changed = make(chan struct{})
 }
@@ -63,21 +75,33 @@ func (b *outBuf) finish() {
 	close(b.done)
 }
 
-// since returns up to n bytes from off, whether the output is complete, and
-// a channel closed at the next change. The returned slice is never written
-// again (the buffer only appends), so it may be used after unlocking.
-func (b *outBuf) since(off, n int) ([]byte, bool, <-chan struct{}) {
+// since returns up to n bytes from absolute offset off, how many bytes
+// before the retained ones a reader at off has lost (then data starts at
+// off+lost), whether the output is complete, and a channel closed at the
+// next change. The returned slice is never written again, so it may be
+// used after unlocking.
+func (b *outBuf) since(off int64, n int) (data []byte, lost int64, complete bool, changed <-chan struct{}) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	end := min(len(b.data), off+n)
-	return b.data[off:end:end], b.closed && end == len(b.data), b.changed
+	if off < b.start {
+		lost, off = b.start-off, b.start
+	}
+	i := int(off - b.start)
+	end := min(len(b.data), i+n)
+	return b.data[i:end:end], lost, b.closed && end == len(b.data), b.changed
 }
 
-// head returns a copy of the first n retained bytes.
-func (b *outBuf) head(n int) []byte {
+// captured returns a copy of the first n bytes written (n ≤
+// proto.MaxCapture) and how many bytes were written beyond them.
+func (b *outBuf) captured(n int) ([]byte, int64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return append([]byte{}, b.data[:min(n, len(b.data))]...)
+	src := b.data
+	if b.start > 0 {
+		src = b.head
+	}
+	out := append([]byte{}, src[:min(n, len(src))]...)
+	return out, b.total - int64(len(out))
 }
 
 // pump copies a pipe into b until EOF, an error or the drain deadline set
@@ -209,7 +233,10 @@ func (p *process) waitLoop(outR, errR *os.File) {
 	p.closeStdin()
 	p.stdinFeeds.Wait()
 	p.mu.Lock()
-	p.result = execResult(p.ws, p.timedOut, p.stdout.head(maxCapture), p.stderr.head(maxCapture))
+	stdout, stdoutDropped := p.stdout.captured(proto.MaxCapture)
+	stderr, stderrDropped := p.stderr.captured(proto.MaxCapture)
+	p.result = execResult(p.ws, p.timedOut, stdout, stderr)
+	p.result.StdoutDropped, p.result.StderrDropped = stdoutDropped, stderrDropped
 	p.mu.Unlock()
 	close(p.finished)
 }
@@ -372,14 +399,19 @@ func (p *process) output(name string) (*outBuf, error) {
 // feedOutput writes b to w from byte 0 as Chunks, following it live, and
 // returns after the final EOF chunk or when ctx ends.
 func feedOutput(ctx context.Context, w io.Writer, b *outBuf) error {
-	off := 0
+	var off int64
 	for {
-		data, complete, changed := b.since(off, proto.ChunkSize)
+		data, lost, complete, changed := b.since(off, proto.ChunkSize)
+		if lost > 0 {
+			return proto.WriteFrame(w, proto.Chunk{Err: &proto.Error{Message: fmt.Sprintf(
+				"%d bytes from offset %d were no longer retained (the agent keeps the last %d MiB of each output); read the stream sooner, or redirect the output to a file",
+				lost, off, maxRetained>>20)}})
+		}
 		if len(data) > 0 {
 			if err := proto.WriteChunk(w, data); err != nil {
 				return err
 			}
-			off += len(data)
+			off += int64(len(data))
 			continue
 		}
 		if complete {

@@ -3,6 +3,7 @@ package luaapi
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/provium/provium/internal/lua"
 	"github.com/provium/provium/internal/proto"
@@ -191,8 +192,12 @@ func argvOf(req proto.ExecReq) []string {
 	return append([]string{req.Cmd}, req.Args...)
 }
 
-// pushRunResult pushes a RunResult table.
+// pushRunResult pushes a RunResult table. A result whose output the agent
+// had to cut is an error rather than a silently shortened string.
 func pushRunResult(L *lua.Thread, r proto.ExecResult, argv []string) error {
+	if err := outputDropped(r, argv); err != nil {
+		return err
+	}
 	L.GetRegistryField(regPrelude)
 	L.RawGetField(-1, "new_result")
 	L.Remove(-2)
@@ -213,6 +218,23 @@ func pushRunResult(L *lua.Thread, r proto.ExecResult, argv []string) error {
 	L.RawSetField(-2, "timed_out")
 	PushGo(L, argv)
 	return L.PCall(2, 1, false)
+}
+
+// outputDropped explains a result that carries only the first
+// proto.MaxCapture bytes of an output.
+func outputDropped(r proto.ExecResult, argv []string) error {
+	for _, o := range []struct {
+		name    string
+		kept    int
+		dropped int64
+	}{{"stdout", len(r.Stdout), r.StdoutDropped}, {"stderr", len(r.Stderr), r.StderrDropped}} {
+		if o.dropped > 0 {
+			return fmt.Errorf("command %q (%s, exit code %d) wrote %d bytes to %s, more than the %d MiB a RunResult carries; "+
+				"redirect the output to a file and read it with vm:read_file, or use vm:run_async and %s_stream()",
+				strings.Join(argv, " "), r.Status, r.ExitCode, int64(o.kept)+o.dropped, o.name, proto.MaxCapture>>20, o.name)
+		}
+	}
+	return nil
 }
 
 func (a *API) vmRun(L *lua.Thread) (int, error) {

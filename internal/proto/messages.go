@@ -111,7 +111,16 @@ type ExecResult struct {
 	Stderr   []byte `msgpack:"stderr"`
 	Status   string `msgpack:"status"`
 	Signal   int    `msgpack:"signal,omitempty"`
+	// StdoutDropped and StderrDropped count the bytes the command wrote
+	// beyond what the agent keeps of each output (MaxCapture): the host
+	// reports them instead of returning a silently shortened output.
+	StdoutDropped int64 `msgpack:"stdout_dropped,omitempty"`
+	StderrDropped int64 `msgpack:"stderr_dropped,omitempty"`
 }
+
+// MaxCapture is how much of each of stdout and stderr a run's result
+// carries, so the result fits in one frame (MaxFrameSize).
+const MaxCapture = 16 << 20
 
 // ReadFileReq reads a whole file. As a single operation the Response body is
 // ReadFileResp{Streamed: true} and the content follows as Chunk frames; inside
