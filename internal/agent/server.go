@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/yamux"
@@ -459,7 +461,33 @@ func writeResponse(w io.Writer, resp proto.Response) error {
 		return proto.WriteFrame(w, proto.Response{ID: resp.ID, Err: &proto.Error{
 			Message: fmt.Sprintf("response too large (%d bytes, limit %d); split the batch or stream the data", len(frame), proto.MaxFrameSize)}})
 	}
-	return proto.WriteRawFrame(w, frame)
+	err = proto.WriteRawFrame(w, frame)
+	if len(frame) >= bigResponse {
+		releaseMemory()
+	}
+	return err
+}
+
+// bigResponse is the response size from which the agent hands its freed
+// heap back to the guest right away.
+const bigResponse = 4 << 20
+
+// releasing coalesces releaseMemory calls (the heap is one per process,
+// and so is this flag).
+var releasing atomic.Bool
+
+// releaseMemory returns freed heap to the guest kernel in the background.
+// A response of many MiB leaves several copies of it as garbage; Go would
+// give the pages back only minutes later, and a small guest that then
+// writes a large file into its tmpfs would OOM-kill the agent.
+func releaseMemory() {
+	if !releasing.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer releasing.Store(false)
+		debug.FreeOSMemory()
+	}()
 }
 
 func writeErr(w io.Writer, err error) error {
