@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -58,7 +59,7 @@ func runInit(argv []string) int {
 	if mode == guestinit.Chain {
 		// The child serves the port; this process becomes the initrd's own
 		// init, untouched, with the kernel's arguments.
-		if _, err := startServer(self, true); err != nil {
+		if _, err := startServer(self, true, false); err != nil {
 			logf("chain: start agent: %v", err)
 		}
 		err := syscall.Exec("/init", append([]string{"/init"}, argv[1:]...), os.Environ())
@@ -91,7 +92,7 @@ func standalone(self string) {
 	loadModules()
 	go watchPowerButton()
 
-	server, err := startServer(self, false)
+	server, err := startServer(self, false, false)
 	if err != nil {
 		logf("start agent: %v", err)
 	}
@@ -100,10 +101,10 @@ func standalone(self string) {
 		if pid != server {
 			return
 		}
-		logf("agent server exited (%v); restarting", ws)
+		logf("agent server %s; restarting", describeExit(ws))
 		time.Sleep(restartDelay)
 		restartDelay = min(restartDelay*2, 5*time.Second)
-		if server, err = startServer(self, false); err != nil {
+		if server, err = startServer(self, false, true); err != nil {
 			logf("restart agent: %v", err)
 		}
 	})
@@ -136,10 +137,15 @@ func watchPowerButton() {
 	}
 }
 
-func startServer(self string, chain bool) (int, error) {
+// startServer starts the agent server process; restarted says an earlier
+// one died, so the new one first tells a host still in its session.
+func startServer(self string, chain, restarted bool) (int, error) {
 	args := []string{self, "--serve-port"}
 	if chain {
 		args = append(args, "--chain")
+	}
+	if restarted {
+		args = append(args, "--restarted")
 	}
 	return syscall.ForkExec(self, args, &syscall.ProcAttr{
 		Env:   os.Environ(),
@@ -147,9 +153,12 @@ func startServer(self string, chain bool) (int, error) {
 	})
 }
 
+// restartAnnounceTimeout bounds the restart burst when no host reads.
+const restartAnnounceTimeout = 5 * time.Second
+
 // servePortMain is the agent server process: it finds the port and serves
 // sessions on it forever, reopening it after a hard error.
-func servePortMain(chain bool) int {
+func servePortMain(chain, restarted bool) int {
 	absorbSignals()
 	if os.Getenv("PATH") == "" {
 		os.Setenv("PATH", defaultPath)
@@ -167,6 +176,12 @@ func servePortMain(chain bool) int {
 			modulesLoaded = true
 		}
 		f, err := guestinit.OpenPort("/sys", "/dev", guestinit.AgentPortName)
+		if err == nil && restarted {
+			if aerr := guestinit.AnnounceRestart(f, restartAnnounceTimeout); aerr != nil {
+				logf("%v", aerr)
+			}
+			restarted = false
+		}
 		if err == nil {
 			err = guestinit.ServePort(ctx, srv, f)
 			f.Close()
@@ -184,4 +199,12 @@ func servePortMain(chain bool) int {
 func sysfsMounted() bool {
 	_, err := os.Stat("/sys/bus")
 	return err == nil
+}
+
+// describeExit words a wait status for the console.
+func describeExit(ws unix.WaitStatus) string {
+	if ws.Signaled() {
+		return fmt.Sprintf("was killed by signal %d (%v)", int(ws.Signal()), ws.Signal())
+	}
+	return fmt.Sprintf("exited with status %d", ws.ExitStatus())
 }

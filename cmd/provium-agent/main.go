@@ -44,6 +44,7 @@ func run(argv []string) int {
 	serveUnix := fs.String("serve-unix", "", "serve sessions on a unix socket at `PATH` (development)")
 	servePort := fs.Bool("serve-port", false, "serve the virtio agent port (started by the init process)")
 	chain := fs.Bool("chain", false, "with --serve-port: set up a private view of /dev, /proc, /sys first")
+	restarted := fs.Bool("restarted", false, "with --serve-port: an earlier server died; end the host's stale session first")
 	workerFD := fs.Int("worker-fd", -1, "run as a worker on fd `N`")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(argv[1:]); err != nil {
@@ -60,7 +61,7 @@ func run(argv []string) int {
 	case *serveUnix != "":
 		return serveUnixMain(*serveUnix)
 	case *servePort:
-		return servePortMain(*chain)
+		return servePortMain(*chain, *restarted)
 	default:
 		fs.Usage()
 		return 2

@@ -25,6 +25,8 @@ type Machine struct {
 	mu    sync.Mutex
 	agent *agentclient.Client
 
+	redial sync.Mutex // one EnsureAgent reconnects at a time
+
 	stopping atomic.Bool // a stop was requested: the exit is not news
 	exit     chan struct{}
 	exitInfo vmm.Exit
@@ -49,6 +51,33 @@ func (g *Machine) Agent() (*agentclient.Client, error) {
 		return nil, errors.New("the agent is not connected")
 	}
 	return g.agent, nil
+}
+
+// EnsureAgent returns the agent session, first reconnecting when the
+// current one ended while the guest still runs: the agent server died and
+// its successor announced itself (proto.RestartBurstLen). The operation
+// that was in flight failed; the next one gets a fresh session.
+func (g *Machine) EnsureAgent(ctx context.Context) (*agentclient.Client, error) {
+	g.redial.Lock()
+	defer g.redial.Unlock()
+	ag, err := g.Agent()
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case <-ag.Done():
+	default:
+		return ag, nil
+	}
+	select {
+	case <-g.vm.Done():
+		return nil, fmt.Errorf("QEMU exited (%s)", g.vm.Wait())
+	default:
+	}
+	if err := g.reconnect(ctx); err != nil {
+		return nil, fmt.Errorf("the agent session ended and reconnecting failed: %w", err)
+	}
+	return g.Agent()
 }
 
 // connect waits for the agent's Hello for at most agentTimeout. The dial

@@ -59,7 +59,7 @@ func (a *API) guestSession(L *lua.Thread, op string) (*session, error) {
 	if !ok || m == nil {
 		return nil, fmt.Errorf("%s: vm `%s` has no running guest", site, vm.Name())
 	}
-	ag, err := m.Agent()
+	ag, err := m.EnsureAgent(L.Context())
 	if err != nil {
 		return nil, fmt.Errorf("%s: vm `%s`: %v", site, vm.Name(), err)
 	}

@@ -30,6 +30,19 @@ import (
 // Both sides skip bytes that are not a token of theirs, so stale bytes from
 // an earlier connection are harmless.
 
+// RestartBurstLen is how many 0xFF bytes a restarted agent writes on the
+// port before it waits for a SYNC. A host still inside the session of the
+// agent that died would otherwise wait forever (keepalives are off: a
+// paused VM is not a dead one). The burst completes any frame the dead
+// agent left half-written (a frame body is at most the host's receive
+// window, 1 MiB) and then reads as an invalid yamux version, so the host's
+// session fails at once and its calls return. A host in DialSync skips the
+// bytes like any other stale ones.
+const RestartBurstLen = 1<<20 + 4<<10
+
+// RestartBurstByte fills the burst: not a valid yamux version.
+const RestartBurstByte = 0xFF
+
 // Sync tokens: an 8-byte tag then an 8-byte big-endian nonce.
 var (
 	tagSync  = []byte("PRVMSYNC")

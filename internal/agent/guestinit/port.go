@@ -1,6 +1,7 @@
 package guestinit
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/provium/provium/internal/agent"
+	"github.com/provium/provium/internal/proto"
 )
 
 // AgentPortName is the virtserialport name the host gives the agent channel.
@@ -213,6 +215,24 @@ func (c *SessionConn) HardErr() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.hardErr
+}
+
+// AnnounceRestart writes the restart burst (proto.RestartBurstLen) so a
+// host still in the dead agent's session notices. A host that is not
+// reading cannot block the agent: the write gives up after timeout.
+func AnnounceRestart(port Port, timeout time.Duration) error {
+	burst := bytes.Repeat([]byte{proto.RestartBurstByte}, proto.RestartBurstLen)
+	if err := port.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
+		return fmt.Errorf("guestinit: announce restart: %w", err)
+	}
+	_, err := port.Write(burst)
+	if derr := port.SetWriteDeadline(time.Time{}); err == nil {
+		err = derr
+	}
+	if err != nil {
+		return fmt.Errorf("guestinit: announce restart: %w", err)
+	}
+	return nil
 }
 
 // ServePort serves sessions on port one after another until ctx ends or
