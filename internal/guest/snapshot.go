@@ -129,8 +129,8 @@ func devices(p *plan, accel vmm.Accel) []string {
 
 // Snapshot saves the running guest into a single snapshot file at path
 // (written to a temporary name and renamed, so path is never half a file)
-// and leaves it running. The agent session is detached first, so the saved
-// guest waits for a fresh session; the host reconnects right after.
+// and leaves it running, its agent session untouched: processes, workers
+// and their handles carry on (10-lua-api.md §6.1).
 func (g *Machine) Snapshot(ctx context.Context, path string) error {
 	if err := g.SnapshotPrepare(ctx); err != nil {
 		return err
@@ -143,49 +143,23 @@ func (g *Machine) Snapshot(ctx context.Context, path string) error {
 	return serr
 }
 
-// SnapshotPrepare detaches the agent session (the saved guest must be idle
-// on its channel so that both it and every restored copy accept a new
-// session). A paused guest runs for that moment. On failure the session is
-// re-established.
+// SnapshotPrepare checks that the machine can be snapshotted. The agent
+// session is left as it is: the saved guest holds it, and a restored copy
+// drops it when the new host's first SYNC arrives (a SYNC is not a valid
+// yamux frame), ending that copy's processes, which is what makes the old
+// handles stale there; the handshake then proceeds (proto.DialSync).
 func (g *Machine) SnapshotPrepare(ctx context.Context) error {
 	if g.origin == nil {
 		return errors.New("this machine cannot be snapshotted (unknown origin)")
 	}
-	ag, err := g.Agent()
-	if err != nil {
-		return err
-	}
-	running, err := g.running(ctx)
-	if err != nil {
-		return err
-	}
-	if !running {
-		if err := g.vm.Resume(ctx); err != nil {
-			return err
-		}
-	}
-	err = ag.Detach(ctx)
-	if !running {
-		if perr := g.vm.Pause(context.WithoutCancel(ctx)); perr != nil {
-			return errors.Join(err, perr)
-		}
-	}
-	g.closeAgent()
-	if err != nil {
-		if cerr := g.reconnect(ctx); cerr != nil {
-			return fmt.Errorf("detaching the agent: %v; reconnecting: %w", err, cerr)
-		}
-		return fmt.Errorf("detaching the agent: %w", err)
-	}
-	return nil
+	_, err := g.Agent()
+	return err
 }
 
-// SnapshotFinish reconnects to the agent after SnapshotSave (a paused guest
-// runs for the handshake and is paused again).
+// SnapshotFinish completes a snapshot after SnapshotSave. The session was
+// never interrupted, so there is nothing to re-establish; it stays a step
+// of the lab protocol (internal/lab) for machines that need one.
 func (g *Machine) SnapshotFinish(ctx context.Context) error {
-	if err := g.reconnect(ctx); err != nil {
-		return fmt.Errorf("reconnecting to the agent after the snapshot: %w", err)
-	}
 	return nil
 }
 

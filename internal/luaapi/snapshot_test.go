@@ -30,7 +30,7 @@ func runRaw(t *testing.T, name string) *result.File {
 
 func TestSnapshotsOnARealGuest(t *testing.T) {
 	res := runGuestFile(t, "snapshot.test.lua")
-	if len(res.Tests) != 3 {
+	if len(res.Tests) != 4 {
 		t.Fatalf("%d tests ran", len(res.Tests))
 	}
 }

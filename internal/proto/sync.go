@@ -55,12 +55,15 @@ const tokenLen = 16
 
 // Host resend schedule: first retry after syncRetryMin, doubling up to
 // syncRetryMax (kept short: a booting agent finds the queued SYNCs the
-// moment it opens its port, but a lost one costs a whole interval). Zero
+// moment it opens its port, but a lost one costs a whole interval). The
+// first SYNC to a restored guest is always lost: the agent in it is still
+// inside the session the snapshot caught, and that SYNC is what ends it,
+// so the first retry comes soon. Zero
 // padding doubles from syncPadMin while the total stays within
 // syncPadBudget: enough to flush any half-written yamux frame (≤ one
 // window) without making a slow-booting agent scan megabytes of zeros.
 const (
-	syncRetryMin  = 100 * time.Millisecond
+	syncRetryMin  = 5 * time.Millisecond
 	syncRetryMax  = 500 * time.Millisecond
 	syncPadMin    = 4 << 10
 	syncPadBudget = 2 << 20
