@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"testing"
 
 	"github.com/provium/provium/internal/proto"
@@ -99,5 +100,64 @@ func TestOutBufKeepsUpAndReportsLoss(t *testing.T) {
 	}
 	if dropped != int64(total-proto.MaxCapture) {
 		t.Fatalf("dropped %d, want %d", dropped, total-proto.MaxCapture)
+	}
+}
+
+// TestOutBufOddSizes: appends that straddle storage blocks read back
+// byte for byte, in reads of another odd size, and the captured head is the
+// same bytes.
+func TestOutBufOddSizes(t *testing.T) {
+	b := newOutBuf()
+	var want []byte
+	for i := 0; len(want) < 3*outBlock+12345; i++ {
+		p := make([]byte, 777+i%5000)
+		for j := range p {
+			p[j] = byte(i + j)
+		}
+		want = append(want, p...)
+		b.append(p)
+	}
+	b.finish()
+	var got []byte
+	for {
+		data, lost, complete, _ := b.since(int64(len(got)), 5003)
+		if lost != 0 {
+			t.Fatalf("lost %d", lost)
+		}
+		got = append(got, data...)
+		if complete {
+			break
+		}
+		if len(data) == 0 {
+			t.Fatalf("no data at %d of %d and not complete", len(got), len(want))
+		}
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("read back %d bytes, differing from the %d written", len(got), len(want))
+	}
+	head, dropped := b.captured(proto.MaxCapture)
+	if !bytes.Equal(head, want) || dropped != 0 {
+		t.Fatalf("captured %d bytes (dropped %d), want all %d", len(head), dropped, len(want))
+	}
+}
+
+// TestOutBufReadFrom: the pump's direct reads fill blocks in order across
+// block boundaries.
+func TestOutBufReadFrom(t *testing.T) {
+	want := make([]byte, 2*outBlock+outBlock/2+7)
+	for i := range want {
+		want[i] = byte(i * 7)
+	}
+	b := newOutBuf()
+	r := bytes.NewReader(want)
+	for {
+		if _, err := b.readFrom(r); err != nil {
+			break
+		}
+	}
+	b.finish()
+	got, dropped := b.captured(len(want))
+	if !bytes.Equal(got, want) || dropped != 0 {
+		t.Fatalf("read %d bytes (dropped %d), want the %d given back", len(got), dropped, len(want))
 	}
 }

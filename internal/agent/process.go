@@ -30,17 +30,23 @@ var errSessionClosed = &proto.Error{Message: "session closed"}
 // errExited is the error of ops that need a running process.
 var errExited = &proto.Error{Errno: int(unix.ESRCH), Name: "ESRCH", Message: "process has exited"}
 
+// outBlock is the unit of an outBuf's storage: blocks are never grown or
+// moved, so a long output costs no reallocation copies (under TCG each
+// copy and each freshly touched page is expensive).
+const outBlock = 1 << 20
+
 // outBuf is one output of a process: append-only bytes addressed by their
 // absolute offset, replayable by any number of subscribers while the
 // process still writes.
 type outBuf struct {
-	mu      sync.Mutex
-	data    []byte // the retained bytes, from offset start on
-	start   int64  // absolute offset of data[0]
-	head    []byte // the first proto.MaxCapture bytes, kept once data moved on
-	total   int64  // bytes written in all
-	closed  bool
-	changed chan struct{} // closed and replaced on every append and at close
+	mu     sync.Mutex
+	blocks [][]byte // retained bytes from offset start on; all full but the last
+	start  int64    // absolute offset of blocks[0][0], a multiple of outBlock
+	head   [][]byte // blocks dropped from the front that hold the first proto.MaxCapture bytes
+	total  int64    // bytes written in all
+	closed bool
+	// changed is closed and replaced on every append and at close.
+	changed chan struct{}
 	done    chan struct{} // closed once the pipe is drained
 }
 
@@ -51,17 +57,61 @@ func newOutBuf() *outBuf {
 func (b *outBuf) append(p []byte) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.data = append(b.data, p...)
-	b.total += int64(len(p))
-	if over := len(b.data) - maxRetained; over > 0 {
-		if b.start == 0 {
-			b.head = append([]byte{}, b.data[:min(proto.MaxCapture, len(b.data))]...)
-		}
-		// Slices handed out by since stay valid: the array is never
-		// written below len, only abandoned.
-		b.data = b.data[over:]
-		b.start += int64(over)
+	for len(p) > 0 {
+		tail := b.tail()
+		k := copy(tail[len(tail):cap(tail)], p)
+		b.commit(k)
+		p = p[k:]
 	}
+	b.changedLocked()
+}
+
+// readFrom reads once from r straight into the free end of the last block
+// (no intermediate buffer: one copy less per byte). Only the pump calls it,
+// so the block cannot change between the two locked sections; readers only
+// look below a block's length, so the read into the space past it does not
+// race with them.
+func (b *outBuf) readFrom(r io.Reader) (int, error) {
+	b.mu.Lock()
+	tail := b.tail()
+	b.mu.Unlock()
+	n, err := r.Read(tail[len(tail):cap(tail)])
+	if n > 0 {
+		b.mu.Lock()
+		b.commit(n)
+		b.changedLocked()
+		b.mu.Unlock()
+	}
+	return n, err
+}
+
+// tail returns the last block, adding one when it is full. Caller locks.
+func (b *outBuf) tail() []byte {
+	if n := len(b.blocks); n == 0 || len(b.blocks[n-1]) == outBlock {
+		b.blocks = append(b.blocks, make([]byte, 0, outBlock))
+	}
+	return b.blocks[len(b.blocks)-1]
+}
+
+// commit extends the last block by n bytes written into its free space,
+// then keeps at least maxRetained bytes, dropping whole blocks from the
+// front. Caller locks.
+func (b *outBuf) commit(n int) {
+	last := len(b.blocks) - 1
+	b.blocks[last] = b.blocks[last][:len(b.blocks[last])+n]
+	b.total += int64(n)
+	for len(b.blocks) > 1 && b.total-b.start-int64(len(b.blocks[0])) >= maxRetained {
+		if b.start < proto.MaxCapture {
+			b.head = append(b.head, b.blocks[0])
+		}
+		b.start += int64(len(b.blocks[0]))
+		b.blocks[0] = nil
+		b.blocks = b.blocks[1:]
+	}
+}
+
+// changedLocked wakes every subscriber. Caller locks.
+func (b *outBuf) changedLocked() {
 	close(b.changed)
 	b.changed = make(chan struct{})
 }
@@ -70,8 +120,7 @@ func (b *outBuf) finish() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.closed = true
-	close(b.changed)
-	b.changed = make(chan struct{})
+	b.changedLocked()
 	close(b.done)
 }
 
@@ -86,9 +135,14 @@ func (b *outBuf) since(off int64, n int) (data []byte, lost int64, complete bool
 	if off < b.start {
 		lost, off = b.start-off, b.start
 	}
-	i := int(off - b.start)
-	end := min(len(b.data), i+n)
-	return b.data[i:end:end], lost, b.closed && end == len(b.data), b.changed
+	if off < b.total {
+		rel := off - b.start
+		blk := b.blocks[rel/outBlock]
+		i := int(rel % outBlock)
+		end := min(len(blk), i+n)
+		data = blk[i:end:end]
+	}
+	return data, lost, b.closed && off+int64(len(data)) == b.total, b.changed
 }
 
 // captured returns a copy of the first n bytes written (n ≤
@@ -96,11 +150,13 @@ func (b *outBuf) since(off int64, n int) (data []byte, lost int64, complete bool
 func (b *outBuf) captured(n int) ([]byte, int64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	src := b.data
-	if b.start > 0 {
-		src = b.head
+	out := make([]byte, 0, min(int64(n), b.total))
+	for _, blk := range append(b.head[:len(b.head):len(b.head)], b.blocks...) {
+		if len(out) == n {
+			break
+		}
+		out = append(out, blk[:min(len(blk), n-len(out))]...)
 	}
-	out := append([]byte{}, src[:min(n, len(src))]...)
 	return out, b.total - int64(len(out))
 }
 
@@ -109,13 +165,8 @@ func (b *outBuf) captured(n int) ([]byte, int64) {
 func pump(r *os.File, b *outBuf) {
 	defer b.finish()
 	defer r.Close()
-	buf := make([]byte, 64<<10)
 	for {
-		n, err := r.Read(buf)
-		if n > 0 {
-			b.append(buf[:n])
-		}
-		if err != nil {
+		if _, err := b.readFrom(r); err != nil {
 			return
 		}
 	}
