@@ -49,6 +49,13 @@ type Options struct {
 	// Prepare, when set, runs before a profile's first boot (the profile's
 	// `build` command).
 	Prepare func(ctx context.Context, profile string) error
+	// SerialPorts names extra virtio-serial ports every machine gets beside
+	// the agent's (at most vmm.MaxExtraPorts), e.g. "org.qemu.guest_agent.0"
+	// for the benchmark's qemu-guest-agent. Port i is backed by the unix
+	// socket <machine scratch>/port<i>.sock that QEMU listens on; callers
+	// find it in VMM().Config().ExtraPorts. Snapshots restore only into a
+	// backend with the same list (the devices must match). Empty: none.
+	SerialPorts []string
 }
 
 // Backend starts guests. It is safe for concurrent use by many files.
@@ -315,7 +322,18 @@ func (b *Backend) machineConfig(p *plan, prof *config.Profile, name, dir string)
 		Scratch: dir,
 		RNG:     vmm.RNGServed,
 		BIOS:    firmwareFile(prof.Firmware),
+
+		ExtraPorts: b.extraPorts(dir),
 	}.WithDefaults()
+}
+
+// extraPorts is Options.SerialPorts for the machine whose scratch is dir.
+func (b *Backend) extraPorts(dir string) []vmm.SerialPort {
+	var ps []vmm.SerialPort
+	for i, name := range b.opts.SerialPorts {
+		ps = append(ps, vmm.SerialPort{Name: name, Socket: filepath.Join(dir, fmt.Sprintf("port%d.sock", i))})
+	}
+	return ps
 }
 
 // firmwareFile maps the profile's firmware choice to QEMU's -bios file;

@@ -65,6 +65,11 @@ func (c Config) Argv() []string {
 		add("-chardev", fmt.Sprintf("file,id=hvc0,path=%s", optVal(c.HVCLog())),
 			"-device", "virtconsole,bus=vserial0.0,chardev=hvc0")
 	}
+	for i, p := range c.ExtraPorts {
+		id := fmt.Sprintf("xport%d", i)
+		add("-chardev", fmt.Sprintf("socket,id=%s,path=%s,server=on,wait=off", id, optVal(p.Socket)),
+			"-device", fmt.Sprintf("virtserialport,bus=vserial0.0,chardev=%s,name=%s", id, optVal(p.Name)))
+	}
 
 	switch c.RNG {
 	case RNGServed:

@@ -255,3 +255,51 @@ func TestArgvMicroVM(t *testing.T) {
 		t.Errorf("no host TSC frequency found: %d", d.TSCkHz)
 	}
 }
+
+func TestArgvExtraPorts(t *testing.T) {
+	c := baseConfig()
+	c.ExtraPorts = []SerialPort{
+		{Name: "org.qemu.guest_agent.0", Socket: "/tmp/p/run-1/m1/port0.sock"},
+		{Name: "b,c", Socket: "/s/x,y.sock"},
+	}
+	a := c.Argv()
+	// The new ports follow the agent's, on the same controller; ids and
+	// values with commas are escaped as QEMU's option syntax wants.
+	want := []string{
+		"-device", "virtserialport,bus=vserial0.0,chardev=agent,name=org.provium.agent.0",
+		"-chardev", "socket,id=xport0,path=/tmp/p/run-1/m1/port0.sock,server=on,wait=off",
+		"-device", "virtserialport,bus=vserial0.0,chardev=xport0,name=org.qemu.guest_agent.0",
+		"-chardev", "socket,id=xport1,path=/s/x,,y.sock,server=on,wait=off",
+		"-device", "virtserialport,bus=vserial0.0,chardev=xport1,name=b,,c",
+	}
+	i := slices.Index(a, want[1])
+	if i < 1 || len(a) < i-1+len(want) || !slices.Equal(a[i-1:i-1+len(want)], want) {
+		t.Errorf("extra ports not after the agent's port:\ngot:  %q\nwant: %q", a, want)
+	}
+	if err := c.Validate(); err != nil {
+		t.Errorf("validate: %v", err)
+	}
+
+	// Without extra ports nothing changes (TestArgvExact pins the argv).
+	c.ExtraPorts = nil
+	if v, ok := pairValue(c.Argv(), "-chardev", "socket,id=xport"); ok {
+		t.Errorf("unexpected extra port %q", v)
+	}
+
+	for _, tc := range []struct {
+		ports []SerialPort
+		want  string
+	}{
+		{[]SerialPort{{Name: "a", Socket: "/s/a"}, {Name: "b", Socket: "/s/b"}, {Name: "c", Socket: "/s/c"}}, "3 extra virtio-serial ports (max 2)"},
+		{[]SerialPort{{Name: "a"}}, "needs a name and a socket"},
+		{[]SerialPort{{Name: "org.provium.agent.0", Socket: "/s/a"}}, "used twice"},
+		{[]SerialPort{{Name: "a", Socket: "/s/a"}, {Name: "a", Socket: "/s/b"}}, "used twice"},
+		{[]SerialPort{{Name: "a", Socket: "/tmp/" + strings.Repeat("x", 110)}}, "is too long"},
+	} {
+		c := baseConfig()
+		c.ExtraPorts = tc.ports
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: got %v, want error containing %q", tc.ports, err, tc.want)
+		}
+	}
+}

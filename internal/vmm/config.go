@@ -72,6 +72,20 @@ type Disk struct {
 	ReadOnly  bool
 }
 
+// SerialPort is an extra virtio-serial port beside the agent's, backed by a
+// unix socket QEMU listens on (server=on,wait=off, like the agent's): the
+// guest sees a port named Name (/sys/class/virtio-ports/*/name), the host
+// connects to Socket. Benchmarks use one for qemu-guest-agent
+// ("org.qemu.guest_agent.0").
+type SerialPort struct {
+	Name   string
+	Socket string
+}
+
+// MaxExtraPorts is how many ExtraPorts fit on the virtio-serial controller
+// (max_ports=4): port 0 is reserved for a console, the agent takes one.
+const MaxExtraPorts = 2
+
 // Config describes one QEMU machine. It is plain data: Argv turns it into a
 // command line without side effects.
 type Config struct {
@@ -100,6 +114,11 @@ type Config struct {
 	RNG   RNGSource
 	NICs  []NIC
 	Disks []Disk
+
+	// ExtraPorts are additional virtio-serial ports on the agent's
+	// controller (at most MaxExtraPorts). Empty: only the agent's port (and
+	// hvc0 when the cmdline names it), as before.
+	ExtraPorts []SerialPort
 
 	// HotplugPorts is how many spare PCIe root ports a q35 machine gets for
 	// devices attached while it runs (q35's root bus cannot hot-plug; pc's
@@ -190,6 +209,19 @@ func (c Config) Validate() error {
 			return fmt.Errorf("vmm: disk %q needs exactly one of a path or an NBD socket", d.ID)
 		}
 	}
+	if len(c.ExtraPorts) > MaxExtraPorts {
+		return fmt.Errorf("vmm: %d extra virtio-serial ports (max %d)", len(c.ExtraPorts), MaxExtraPorts)
+	}
+	seen := map[string]bool{agentPortName: true}
+	for _, p := range c.ExtraPorts {
+		if p.Name == "" || p.Socket == "" {
+			return fmt.Errorf("vmm: extra virtio-serial port %q needs a name and a socket", p.Name)
+		}
+		if seen[p.Name] {
+			return fmt.Errorf("vmm: virtio-serial port name %q used twice", p.Name)
+		}
+		seen[p.Name] = true
+	}
 	return nil
 }
 
@@ -202,6 +234,9 @@ func (c Config) socketPaths() []string {
 		if d.NBDSocket != "" {
 			ps = append(ps, d.NBDSocket)
 		}
+	}
+	for _, p := range c.ExtraPorts {
+		ps = append(ps, p.Socket)
 	}
 	return ps
 }

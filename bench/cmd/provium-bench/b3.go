@@ -23,19 +23,34 @@ type opResult struct {
 	MeanU   float64 `json:"mean_us"`
 }
 
-// b3Result is Provium's half of B3: single operations through the agent
-// client on one booted guest (the qemu-guest-agent half is not measured).
+// b3Result is B3: single operations through the agent client on one
+// booted guest and, unless skipped, the same guest's qemu-guest-agent
+// (qga.go).
 type b3Result struct {
 	Ops []opResult `json:"ops"`
+	// QGA is the qemu-guest-agent half and the ratios (nil with -skip-qga).
+	QGA *qgaResult `json:"qemu_ga,omitempty"`
 	// StreamMiBps is the throughput of a guest process writing to stdout,
 	// read through proc:stdout_stream's agent stream.
 	StreamMiBps float64 `json:"stream_mib_per_s"`
 }
 
 // runB3 boots one guest and times each operation n times after warmup
-// unmeasured ones. Operations run one at a time (one worker).
-func runB3(ctx context.Context, env *benchEnv, warmup, n int) (*b3Result, error) {
-	be, err := guest.New(guest.Options{Config: env.cfg, ScratchRoot: env.scratch, Accel: env.accel, Seed: 1})
+// unmeasured ones. Operations run one at a time (one worker). With qga the
+// guest also carries qemu-ga on its own virtio-serial port, compared after
+// Provium's half.
+func runB3(ctx context.Context, env *benchEnv, warmup, n int, qga bool) (*b3Result, error) {
+	opts := guest.Options{Config: env.cfg, ScratchRoot: env.scratch, Accel: env.accel, Seed: 1}
+	profile := "linux"
+	var qs *qgaSetup
+	if qga {
+		var err error
+		if qs, err = prepareQGA(ctx, env); err != nil {
+			return nil, err
+		}
+		opts.Config, opts.SerialPorts, profile = qs.cfg, []string{qgaPortName}, qgaProfile
+	}
+	be, err := guest.New(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -43,7 +58,7 @@ func runB3(ctx context.Context, env *benchEnv, warmup, n int) (*b3Result, error)
 	bctx, cancel := context.WithTimeout(ctx, bootTimeout)
 	defer cancel()
 	fmt.Fprintln(os.Stderr, "B3: booting")
-	m, err := be.ForFile("bench.test.lua").Start(bctx, lab.BootSpec{Name: "b3", Path: "b3", Profile: "linux"})
+	m, err := be.ForFile("bench.test.lua").Start(bctx, lab.BootSpec{Name: "b3", Path: "b3", Profile: profile})
 	if err != nil {
 		return nil, fmt.Errorf("boot: %w", err)
 	}
@@ -117,11 +132,12 @@ func runB3(ctx context.Context, env *benchEnv, warmup, n int) (*b3Result, error)
 			}
 			samples = append(samples, float64(d.Nanoseconds())/1e3)
 		}
-		res.Ops = append(res.Ops, opResult{
-			Op: op.name, N: n,
-			MedianU: median(samples), P99U: percentile(samples, 99),
-			MinU: minOf(samples), MeanU: mean(samples),
-		})
+		res.Ops = append(res.Ops, summarize(op.name, samples))
+	}
+	if qs != nil {
+		if res.QGA, err = runQGA(ctx, qs, m.(*guest.Machine), a, res.Ops, warmup, n); err != nil {
+			return nil, err
+		}
 	}
 	fmt.Fprintln(os.Stderr, "B3: stdout stream throughput")
 	if res.StreamMiBps, err = streamThroughput(ctx, a, 64<<20); err != nil {

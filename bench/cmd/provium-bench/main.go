@@ -5,8 +5,10 @@
 // B1 boots the default image through internal/guest (boot → agent Hello)
 // and, alternating with it, raw QEMU booting the same kernel and initrd
 // plus a tiny /init that prints a marker and powers off, with the same
-// machine configuration (both built as a vmm.Config). B3 (Provium's half)
-// times single agent operations on one booted guest.
+// machine configuration (both built as a vmm.Config). B3 times single agent
+// operations on one booted guest, then the same guest's qemu-guest-agent
+// (Debian's qemu-ga on its own virtio-serial port) against the Provium
+// agent in interleaved pairs (qga.go).
 //
 // Guests run one at a time: the machines this runs on are small and TCG
 // is CPU-bound, so concurrent guests would measure contention instead.
@@ -50,6 +52,7 @@ type options struct {
 	skipB1   bool
 	decomp   bool
 	skipB3   bool
+	skipQGA  bool
 }
 
 func parseFlags() (*options, error) {
@@ -64,6 +67,7 @@ func parseFlags() (*options, error) {
 	flag.BoolVar(&o.skipB1, "skip-b1", false, "skip the boot benchmark")
 	flag.BoolVar(&o.decomp, "decompose", false, "B1: also boot raw QEMU with the agent's bytes in the initrd (not run)")
 	flag.BoolVar(&o.skipB3, "skip-b3", false, "skip the operation-latency benchmark")
+	flag.BoolVar(&o.skipQGA, "skip-qga", false, "B3: skip the qemu-guest-agent comparison")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", flag.Arg(0))
@@ -114,7 +118,7 @@ func run() error {
 		rep.B1 = b1
 	}
 	if !o.skipB3 {
-		b3, err := runB3(ctx, env, o.warmup, o.ops)
+		b3, err := runB3(ctx, env, o.warmup, o.ops, !o.skipQGA)
 		if err != nil {
 			return fmt.Errorf("B3: %w", err)
 		}

@@ -109,6 +109,9 @@ func (r *report) writeMarkdown(w io.Writer) error {
 		if b3.StreamMiBps > 0 {
 			fmt.Fprintf(&b, "Process stdout stream throughput (64 MiB through proc:stdout_stream): %.1f MiB/s\n\n", b3.StreamMiBps)
 		}
+		if b3.QGA != nil {
+			writeQGAMarkdown(&b, b3.QGA)
+		}
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
