@@ -76,6 +76,38 @@ func readFileInline(path string) (proto.ReadFileResp, error) {
 	return proto.ReadFileResp{Data: data}, nil
 }
 
+// readFileUpTo answers a read_file call with InlineMax: the content when
+// it is at most max bytes, else TooLarge. A regular file's size decides
+// without reading; other files (/proc, devices) are read up to max+1.
+func readFileUpTo(path string, max int64) (proto.ReadFileResp, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return proto.ReadFileResp{}, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return proto.ReadFileResp{}, err
+	}
+	if fi.IsDir() {
+		return proto.ReadFileResp{}, proto.ErrnoError(unix.EISDIR)
+	}
+	if fi.Mode().IsRegular() && fi.Size() > max {
+		return proto.ReadFileResp{TooLarge: true}, nil
+	}
+	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return proto.ReadFileResp{}, err
+	}
+	if int64(len(data)) > max {
+		return proto.ReadFileResp{TooLarge: true}, nil
+	}
+	if data == nil {
+		data = []byte{}
+	}
+	return proto.ReadFileResp{Data: data}, nil
+}
+
 // openForWrite creates the file with the requested (default 0644) mode
 // regardless of umask, or truncates an existing one keeping its mode unless
 // a mode was asked for explicitly.

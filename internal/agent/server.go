@@ -245,6 +245,9 @@ func (s *Server) dispatch(ctx context.Context, sess *session, req proto.Request)
 		if err := decodeBody(req, &r); err != nil {
 			return nil, err
 		}
+		if r.InlineMax > 0 {
+			return readFileUpTo(r.Path, r.InlineMax)
+		}
 		return readFileInline(r.Path)
 	case proto.OpWriteFile:
 		var r proto.WriteFileReq

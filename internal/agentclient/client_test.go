@@ -617,3 +617,21 @@ func TestDetachEndsSessionFromAgentSide(t *testing.T) {
 		t.Fatalf("ping after detach: want ErrClosed, got %v", err)
 	}
 }
+
+// TestReadFileInlineBoundary: a file of exactly one chunk comes back in the
+// call, one byte more takes the streamed path; both give the bytes back.
+func TestReadFileInlineBoundary(t *testing.T) {
+	c := newClient(t)
+	dir := t.TempDir()
+	for _, n := range []int{0, proto.ChunkSize, proto.ChunkSize + 1} {
+		data := bytes.Repeat([]byte{'q'}, n)
+		p := filepath.Join(dir, strconv.Itoa(n))
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		got, err := c.ReadFile(ctx(t), p)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%d bytes: got %d, %v", n, len(got), err)
+		}
+	}
+}

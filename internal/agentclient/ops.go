@@ -39,8 +39,22 @@ func (c *Client) ReadFile(ctx context.Context, path string) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// ReadFileTo streams a guest file into w without holding it in memory.
+// inlineFileMax is the size up to which read_file and write_file travel
+// as one call on the call stream instead of a stream of their own.
+const inlineFileMax = proto.ChunkSize // TestReadFileInlineBoundary tests both sides
+
+// ReadFileTo streams a guest file into w without holding it in memory. A
+// file of at most inlineFileMax bytes comes back in one call; a larger one
+// is then streamed.
 func (c *Client) ReadFileTo(ctx context.Context, path string, w io.Writer) error {
+	var small proto.ReadFileResp
+	if err := c.call(ctx, proto.OpReadFile, proto.ReadFileReq{Path: path, InlineMax: inlineFileMax}, &small); err != nil {
+		return err
+	}
+	if !small.TooLarge {
+		_, err := w.Write(small.Data)
+		return err
+	}
 	s, err := c.open(ctx)
 	if err != nil {
 		return err
@@ -91,9 +105,10 @@ func (c *Client) WriteFileMode(ctx context.Context, path string, data []byte, pe
 }
 
 // WriteFileFrom streams r into a guest file; mode nil means the default
-// (0644 when created, unchanged when truncated). Small content goes inline
-// in the request; larger content follows as chunks. Either way it is one
-// round trip.
+// (0644 when created, unchanged when truncated). Content of at most one
+// chunk is one call on the call stream; larger content gets a stream of
+// its own and follows the request as chunks. Either way it is one round
+// trip.
 func (c *Client) WriteFileFrom(ctx context.Context, path string, r io.Reader, mode *uint32) error {
 	first := make([]byte, proto.ChunkSize)
 	n, rerr := io.ReadFull(r, first)
@@ -101,27 +116,24 @@ func (c *Client) WriteFileFrom(ctx context.Context, path string, r io.Reader, mo
 		return fmt.Errorf("agentclient: write_file %s: read source: %w", path, rerr)
 	}
 	whole := rerr != nil // the source ended within the first chunk
+	if whole {
+		data := first[:n]
+		if data == nil {
+			data = []byte{}
+		}
+		return c.call(ctx, proto.OpWriteFile, proto.WriteFileReq{Path: path, Mode: mode, Data: data}, nil)
+	}
 	s, err := c.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer s.release()
-	req := proto.WriteFileReq{Path: path, Mode: mode}
-	if whole {
-		req.Data = first[:n]
-		if req.Data == nil {
-			req.Data = []byte{}
-		}
-	} else {
-		req.Streamed = true
-	}
+	req := proto.WriteFileReq{Path: path, Mode: mode, Streamed: true}
 	if err := writeRequest(s.st, proto.OpWriteFile, req); err != nil {
 		return ctxErr(ctx, err)
 	}
-	if req.Streamed {
-		if err := sendChunks(s.st, first[:n], r); err != nil {
-			return ctxErr(ctx, fmt.Errorf("agentclient: write_file %s: %w", path, err))
-		}
+	if err := sendChunks(s.st, first[:n], r); err != nil {
+		return ctxErr(ctx, fmt.Errorf("agentclient: write_file %s: %w", path, err))
 	}
 	return agentOrCtxErr(ctx, readResponse(s.st, nil))
 }

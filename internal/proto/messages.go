@@ -125,8 +125,15 @@ const MaxCapture = 16 << 20
 // ReadFileReq reads a whole file. As a single operation the Response body is
 // ReadFileResp{Streamed: true} and the content follows as Chunk frames; inside
 // a batch the content is inline in Data.
+//
+// As a call (not on a stream of its own) with InlineMax > 0 the agent
+// answers inline when the file holds at most InlineMax bytes, else with
+// ReadFileResp{TooLarge: true} (reading nothing of a regular file whose
+// size says so); the host then streams it. Small files thus cost one round
+// trip on the call stream instead of a stream of their own.
 type ReadFileReq struct {
-	Path string `msgpack:"path"`
+	Path      string `msgpack:"path"`
+	InlineMax int64  `msgpack:"inline_max,omitempty"`
 }
 
 // ReadFileResp carries an inline file or announces a chunked one. Size is
@@ -136,6 +143,7 @@ type ReadFileResp struct {
 	Data     []byte `msgpack:"data,omitempty"`
 	Streamed bool   `msgpack:"streamed,omitempty"`
 	Size     int64  `msgpack:"size,omitempty"`
+	TooLarge bool   `msgpack:"too_large,omitempty"`
 }
 
 // WriteFileReq creates (0644, or Mode when set) or truncates a file. With
