@@ -32,6 +32,9 @@ type Server struct {
 	// WorkerExe is the binary started (with WorkerFlag) for spawn_worker;
 	// empty means this executable.
 	WorkerExe string
+	// CallIdle is how long a call goroutine waits for the next call before
+	// it ends (see callRunner); 0 means 10 s.
+	CallIdle time.Duration
 
 	worker bool // serving a worker process's session (ServeWorker)
 
