@@ -62,7 +62,14 @@ const tokenLen = 16
 // padding doubles from syncPadMin while the total stays within
 // syncPadBudget: enough to flush any half-written yamux frame (≤ one
 // window) without making a slow-booting agent scan megabytes of zeros.
+//
+// The first write carries its SYNC twice, syncAgainGap bytes apart: an
+// agent still inside an old session (a restored guest always is) reads
+// the first one through yamux, whose buffered reader takes at most 4 KiB
+// at a time, and dies on it; the second one is still unread in the port
+// when the agent comes back to sync, so the handshake needs no retry.
 const (
+	syncAgainGap  = 4<<10 + tokenLen
 	syncRetryMin  = 5 * time.Millisecond
 	syncRetryMax  = 500 * time.Millisecond
 	syncPadMin    = 4 << 10
@@ -206,7 +213,7 @@ func DialSync(ctx context.Context, conn io.ReadWriteCloser) (io.ReadWriteCloser,
 	}(acks)
 	pendingAck := (<-chan uint64)(acks)
 
-	send := func(pad int) error {
+	send := func(pad int, again bool) error {
 		var nb [8]byte
 		if _, err := rand.Read(nb[:]); err != nil {
 			return err
@@ -215,7 +222,11 @@ func DialSync(ctx context.Context, conn io.ReadWriteCloser) (io.ReadWriteCloser,
 		mu.Lock()
 		nonces[n] = true
 		mu.Unlock()
-		_, err := conn.Write(append(make([]byte, pad), token(tagSync, n)...))
+		msg := append(make([]byte, pad), token(tagSync, n)...)
+		if again {
+			msg = append(append(msg, make([]byte, syncAgainGap)...), token(tagSync, n)...)
+		}
+		_, err := conn.Write(msg)
 		return err
 	}
 	fail := func(err error) (io.ReadWriteCloser, error) {
@@ -223,7 +234,7 @@ func DialSync(ctx context.Context, conn io.ReadWriteCloser) (io.ReadWriteCloser,
 		<-done
 		return nil, err
 	}
-	if err := send(0); err != nil {
+	if err := send(0, true); err != nil {
 		return fail(fmt.Errorf("proto: session sync: %w", err))
 	}
 	retry, pad, padLeft := syncRetryMin, syncPadMin, syncPadBudget
@@ -250,7 +261,7 @@ func DialSync(ctx context.Context, conn io.ReadWriteCloser) (io.ReadWriteCloser,
 			}
 		case <-timer.C:
 			pad = min(pad, padLeft)
-			if err := send(pad); err != nil {
+			if err := send(pad, false); err != nil {
 				return fail(fmt.Errorf("proto: session sync: %w", err))
 			}
 			padLeft -= pad
