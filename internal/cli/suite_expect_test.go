@@ -86,6 +86,8 @@ func suiteWant() []fileWant {
 			// becomes a boot failure (the kernel does not exist). Both are
 			// vm:boot errors.
 			{name: "boot raised", status: stFailed, message: "vm:boot: ", prefix: true},
+			pass("file-scope keys are set at the top level only"),
+			pass("a negative integer duration is shown as Lua shows it"),
 			pass("unknown provium key"),
 		}},
 		{path: "log.test.lua", tests: []testWant{

@@ -151,13 +151,18 @@ func (l *Lab) RemoveName(name string) bool {
 	return false
 }
 
-// Members is `lab:members()`: this lab's direct members in insertion order.
+// Members is `lab:members()`: this lab's direct members, VMs first, then
+// bridges, then sub-labs, each kind in insertion order (10-lua-api.md §3).
 func (l *Lab) Members() []Member {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	out := make([]Member, len(l.members))
-	for i, e := range l.members {
-		out[i] = Member{Kind: e.kind, Name: e.name}
+	out := make([]Member, 0, len(l.members))
+	for _, kind := range []MemberKind{KindVM, KindBridge, KindSubLab} {
+		for _, e := range l.members {
+			if e.kind == kind {
+				out = append(out, Member{Kind: e.kind, Name: e.name})
+			}
+		}
 	}
 	return out
 }

@@ -5,13 +5,15 @@ import (
 	"testing"
 )
 
+// TestMembersInsertionOrder: VMs, then bridges, then sub-labs, each kind in
+// insertion order (10-lua-api.md §3).
 func TestMembersInsertionOrder(t *testing.T) {
 	root := newTestRoot()
 	mustVM(t, root, "b")
 	root.Bridge("lan")
 	root.SubLab("dc1")
 	mustVM(t, root, "a")
-	want := []Member{{KindVM, "b"}, {KindBridge, "lan"}, {KindSubLab, "dc1"}, {KindVM, "a"}}
+	want := []Member{{KindVM, "b"}, {KindVM, "a"}, {KindBridge, "lan"}, {KindSubLab, "dc1"}}
 	if got := root.Members(); !slices.Equal(got, want) {
 		t.Errorf("Members = %v", got)
 	}

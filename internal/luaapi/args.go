@@ -3,6 +3,7 @@ package luaapi
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 
 	"github.com/provium/provium/internal/lua"
@@ -23,6 +24,10 @@ func checkString(L *lua.Thread, i int, site string) (string, error) {
 func Duration(L *lua.Thread, i int, site string) (time.Duration, error) {
 	switch L.Type(i) {
 	case lua.TypeNumber:
+		if n, _ := L.ToInteger(i); L.IsInteger(i) && n < 0 {
+			// An integer is shown as Lua shows it (-1, not -1.0).
+			return 0, units.DurationRangeError(site, strconv.FormatInt(n, 10))
+		}
 		f, _ := L.ToNumber(i)
 		d, err := units.SecondsToDuration(f)
 		if err != nil {

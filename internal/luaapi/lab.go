@@ -129,6 +129,9 @@ func (a *API) labNewIndex(L *lua.Thread) (int, error) {
 	}
 	key, _ := L.ToStringMeta(2)
 	if l.Kind() != lab.LabRoot {
+		if key == "timeout" || key == "reset_between_tests" {
+			return 0, fmt.Errorf("cannot set `provium.%s` here: file-scope config keys are set at the top level of the file, not inside a test", key)
+		}
 		return 0, fmt.Errorf(unknownKeyFmt, key)
 	}
 	switch key {

@@ -12,13 +12,18 @@ const msgResetFailed = "not run: reset_between_tests could not restore the basel
 // 30-runtime.md A12). A live file-scope stream, or a failing snapshot, is a
 // chunk error; false then stops the file.
 func (fr *fileRun) takeBaseline() bool {
-	if !fr.api.File.ResetBetweenTests || len(fr.tests) < 2 {
-		// With fewer than two tests no restore would ever run.
+	if !fr.api.File.ResetBetweenTests {
 		return true
 	}
+	// The refusal is the file's contract (10-lua-api.md §2.6), whatever
+	// its number of tests.
 	if msg := fr.api.ResetRefusal(fr.file.Display); msg != "" {
 		fr.chunkError(msg, 0)
 		return false
+	}
+	if len(fr.tests) < 2 {
+		// With fewer than two tests no restore would ever run.
+		return true
 	}
 	dir, err := fr.api.SnapshotLab(fr.L, fr.root, "")
 	if err != nil {

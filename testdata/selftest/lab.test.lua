@@ -63,6 +63,18 @@ test("boot raised", function(t)
   provium:vm("bootme", "small"):boot()
 end)
 
+test("file-scope keys are set at the top level only", function(t)
+  local e = t:assert_raises(function() provium.timeout = 5 end)
+  t:assert_contains(e, "cannot set `provium.timeout` here: file-scope config keys are set at the top level of the file, not inside a test")
+end)
+
+test("a negative integer duration is shown as Lua shows it", function(t)
+  local e = t:assert_raises(function() wait_until(function() return true end, {timeout = -1}) end)
+  t:assert_contains(e, "wait_until: duration: must be a finite, non-negative number (got -1)")
+  e = t:assert_raises(function() wait_until(function() return true end, {timeout = -1.5}) end)
+  t:assert_contains(e, "(got -1.5)")
+end)
+
 test("unknown provium key", function(t)
   t:assert(not set_ok, "assigning provium.bogus raised")
   t:assert_eq(set_err, "cannot set `provium.bogus`: not a recognised file-scope config key. Known keys: reset_between_tests, timeout")
