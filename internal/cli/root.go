@@ -66,6 +66,7 @@ func NewRoot(env *Env) *cobra.Command {
 
 	root.AddCommand(
 		newListCmd(env, pf),
+		newPrepareCmd(env, pf),
 		newImageCmd(env, pf),
 		newLSPSetupCmd(env),
 		newFixtureCmd(env, pf),

@@ -88,7 +88,7 @@ func TestHelp(t *testing.T) {
 	}
 	for _, flag := range []string{"--config", "--filter", "--include-slow", "--tag-meta", "--no-tag-meta", "--rerun-failed",
 		"--since", "--watch", "--fail-fast", "--timeout", "--json", "--junit", "--shard", "--jobs", "--seed",
-		"--no-progress", "--no-build", "--no-preflight", "--vmm", "--accel", "--verbose", "--quiet", "list", "lsp-setup", "version", "completion"} {
+		"--no-progress", "--no-build", "--no-preflight", "--vmm", "--accel", "--verbose", "--quiet", "list", "prepare", "lsp-setup", "version", "completion"} {
 		if !strings.Contains(out, flag) {
 			t.Errorf("help lacks %s", flag)
 		}

@@ -1,0 +1,51 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestPrepare: `provium prepare` runs every profile's build and nothing
+// else; `prepare P` only P's; an unknown profile is exit 2 with the
+// specified message; a failing build fails the command.
+func TestPrepare(t *testing.T) {
+	toml := `
+[profiles.one]
+build = "echo one >> {out}/count"
+kernel = "{out}/vmlinux"
+cmdline = "console=ttyS0"
+
+[profiles.two]
+build = "echo two >> {out}/count"
+kernel = "{out}/vmlinux"
+cmdline = "console=ttyS0"
+
+[profiles.plain]
+kernel = "/nonexistent/vmlinux"
+cmdline = "console=ttyS0"
+`
+	dir := writeTree(t, map[string]string{"provium.toml": toml, "a.test.lua": `test("never run", function(t) t:fail("prepare ran a test") end)`})
+	count := func(p string) string {
+		b, _ := os.ReadFile(filepath.Join(dir, ".provium-build", p, "count"))
+		return string(b)
+	}
+	in := newInvocation(t, dir)
+	if code, out, errs := in.exec("prepare"); code != ExitOK || count("one") != "one\n" || count("two") != "two\n" {
+		t.Fatalf("prepare: exit %d, counts %q %q\n%s\n%s", code, count("one"), count("two"), out, errs)
+	}
+	if code, _, errs := in.exec("prepare", "two"); code != ExitOK || count("one") != "one\n" || count("two") != "two\ntwo\n" {
+		t.Fatalf("prepare two: exit %d, counts %q %q\n%s", code, count("one"), count("two"), errs)
+	}
+	code, _, errs := in.exec("prepare", "nope")
+	if code != ExitUsage || errs != "provium prepare: profile `nope` not found in provium.toml\n" {
+		t.Fatalf("unknown profile: exit %d, stderr %q", code, errs)
+	}
+
+	broken := writeTree(t, map[string]string{"provium.toml": "[profiles.bad]\nbuild = \"echo compiling; exit 3\"\nkernel = \"{out}/k\"\ncmdline = \"console=ttyS0\"\n"})
+	code, _, errs = newInvocation(t, broken).exec("prepare")
+	if code != ExitUsage || !strings.Contains(errs, "bad") {
+		t.Fatalf("failing build: exit %d, stderr %q", code, errs)
+	}
+}
