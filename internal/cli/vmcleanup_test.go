@@ -56,7 +56,8 @@ test("file vm and test vm", function(t)
 end)`,
 		"fail.test.lua": `
 test("fails with a booted vm", function(t)
-  provium:vm("c", "linux", {memory = "256M"}):boot()
+  local c = provium:vm("c", "linux", {memory = "256M"}):boot()
+  c:run("echo CONSOLE-MARK > /dev/console")
   t:fail("on purpose")
 end)`,
 		"timeout.test.lua": `
@@ -65,9 +66,15 @@ test("loops with a booted vm", {timeout = "2s"}, function(t)
   while true do end
 end)`,
 	})
-	code, stdout, stderr := in.exec("--accel", "tcg", "-j", "1", ".")
+	junit := filepath.Join(t.TempDir(), "junit.xml")
+	code, stdout, stderr := in.exec("--accel", "tcg", "-j", "1", "--junit", junit, ".")
 	if code != ExitFailed {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	// A failed test carries the console tail of its VMs (10-lua-api.md
+	// §2.5, 20-cli-config.md §4.5).
+	if x, err := os.ReadFile(junit); err != nil || !strings.Contains(string(x), "--- console c ---") || !strings.Contains(string(x), "CONSOLE-MARK") {
+		t.Errorf("junit lacks vm c's console tail (%v):\n%s", err, x)
 	}
 	for _, want := range []string{
 		"FAIL fail.test.lua (0 passed, 1 failed, 0 skipped)",

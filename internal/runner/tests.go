@@ -87,6 +87,13 @@ func (fr *fileRun) runTest(ctx context.Context, index int, decl *testDecl, tr *r
 		fr.closeScope(scope)
 		fr.api.Bind(fr.root)
 	}()
+	// Runs before the scope closes: a failed test carries the console
+	// tails of the VMs that ran (10-lua-api.md §2.5).
+	defer func() {
+		if tr.Status == result.Failed {
+			tr.Consoles = fr.api.ConsoleTails(consoleTailBytes, fr.root, scope)
+		}
+	}()
 
 	base := L.GetTop()
 	defer L.SetTop(base)
@@ -145,6 +152,9 @@ func (fr *fileRun) runTest(ctx context.Context, index int, decl *testDecl, tr *r
 	}
 	return false
 }
+
+// consoleTailBytes is how much of each VM's console a failed test carries.
+const consoleTailBytes = 4 << 10
 
 // contextState reads the sticky failure and the log of a test context.
 func (fr *fileRun) contextState(prel, tIdx int) (failed bool, message string, logs []string) {

@@ -1,0 +1,51 @@
+package luaapi
+
+import (
+	"github.com/provium/provium/internal/guest"
+	"github.com/provium/provium/internal/lab"
+	"github.com/provium/provium/internal/result"
+)
+
+// ConsoleTails returns the last n bytes of console of every VM of labs (each
+// with its sub-labs) that has run — booted, paused or dead — for a failed
+// test's report (10-lua-api.md §2.5), in lab order: a lab's VMs in
+// insertion order, then its sub-labs.
+func (a *API) ConsoleTails(n int, labs ...*lab.Lab) []result.Console {
+	var out []result.Console
+	seen := map[*lab.VM]bool{}
+	var walk func(l *lab.Lab)
+	walk = func(l *lab.Lab) {
+		for _, vm := range l.VMs() {
+			if seen[vm] {
+				continue
+			}
+			seen[vm] = true
+			switch vm.State() {
+			case lab.Booted, lab.Paused, lab.Dead:
+			default:
+				continue
+			}
+			m, _ := vm.Machine().(*guest.Machine)
+			if m == nil {
+				m = a.machines[vm]
+			}
+			if m == nil {
+				continue
+			}
+			b := m.Console().Bytes()
+			if len(b) > n {
+				b = b[len(b)-n:]
+			}
+			out = append(out, result.Console{VM: vm.Path(), Tail: string(b)})
+		}
+		for _, sub := range l.SubLabs() {
+			walk(sub)
+		}
+	}
+	for _, l := range labs {
+		if l != nil {
+			walk(l)
+		}
+	}
+	return out
+}
