@@ -380,7 +380,7 @@ func (a *API) labAll(site string, op func(*lab.Lab, ctxT) error, returnSelf bool
 			return 0, err
 		}
 		if err := op(l, L.Context()); err != nil {
-			return 0, err
+			return 0, labOpError(site, err)
 		}
 		if returnSelf {
 			L.PushValue(1)
@@ -388,6 +388,24 @@ func (a *API) labAll(site string, op func(*lab.Lab, ctxT) error, returnSelf bool
 		}
 		return 0, nil
 	}
+}
+
+// labOpError prefixes the per-VM errors of a lab-wide operation with the
+// lab method (10-lua-api.md §1): one failure reads `lab:boot: vm:boot: …`,
+// several are listed one per line under `lab:boot: <n> VMs failed:`.
+func labOpError(site string, err error) error {
+	var errs []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	if len(errs) < 2 {
+		return fmt.Errorf("%s: %w", site, err)
+	}
+	lines := make([]string, len(errs))
+	for i, e := range errs {
+		lines[i] = "  " + strings.ReplaceAll(e.Error(), "\n", "\n  ")
+	}
+	return fmt.Errorf("%s: %d VMs failed:\n%s", site, len(errs), strings.Join(lines, "\n"))
 }
 
 func (a *API) labClaim(L *lua.Thread) (int, error) {
