@@ -230,7 +230,11 @@ func (l *Lab) Snapshot(ctx context.Context, dir string, protocol int, sizeOf fun
 	for i, sv := range vms {
 		v := sv.VM
 		opts := v.Opts()
-		rec := LabVMRecord{Name: sv.Rel, Profile: v.Profile(), Boot: map[string]any{}, Disks: []any{}, NICs: []any{}}
+		boot, err := recordBootOpts(opts)
+		if err != nil {
+			return idx, fmt.Errorf("vm `%s`: %w", sv.Rel, err)
+		}
+		rec := LabVMRecord{Name: sv.Rel, Profile: v.Profile(), Boot: boot, Disks: []any{}, NICs: []any{}}
 		if opts.Memory != nil {
 			rec.MemoryBytes = *opts.Memory
 		}
@@ -350,13 +354,17 @@ func (l *Lab) Restore(ctx context.Context, dir string, idx LabIndex) ([]*VM, err
 		}
 	}
 	vms := make([]*VM, len(idx.VMs))
+	staged := make([]BootOpts, len(idx.VMs))
 	for i, rec := range idx.VMs {
 		d, base := splitRel(rec.Name)
 		at, err := l.labAt(d)
 		if err != nil {
 			return nil, err
 		}
-		var opts BootOpts
+		opts, err := bootOptsFromRecord(rec.Boot)
+		if err != nil {
+			return nil, fmt.Errorf("lab:restore: vm `%s`: %w", rec.Name, err)
+		}
 		if rec.MemoryBytes > 0 {
 			mem := rec.MemoryBytes
 			opts.Memory = &mem
@@ -365,6 +373,7 @@ func (l *Lab) Restore(ctx context.Context, dir string, idx LabIndex) ([]*VM, err
 			cpus := rec.CPUs
 			opts.CPUs = &cpus
 		}
+		staged[i] = opts
 		if obj := at.local(KindVM, base); obj != nil {
 			vms[i] = obj.(*VM)
 		} else if vms[i], err = at.NewVM(base, rec.Profile, opts); err != nil {
@@ -372,12 +381,13 @@ func (l *Lab) Restore(ctx context.Context, dir string, idx LabIndex) ([]*VM, err
 		}
 	}
 	type job struct {
-		rec LabVMRecord
-		vm  *VM
+		rec    LabVMRecord
+		vm     *VM
+		staged BootOpts
 	}
 	jobs := make([]job, len(vms))
 	for i := range vms {
-		jobs[i] = job{idx.VMs[i], vms[i]}
+		jobs[i] = job{idx.VMs[i], vms[i], staged[i]}
 	}
 	errs := runParallel(jobs, func(j job) error {
 		if j.vm.State() != Created || j.rec.Snapshot != nil {
@@ -385,6 +395,13 @@ func (l *Lab) Restore(ctx context.Context, dir string, idx LabIndex) ([]*VM, err
 				return err
 			}
 		}
+		// The VM gets back the staged options it had, and an unbooted one
+		// its recorded state (30-runtime.md A12).
+		state := Shutdown
+		if j.rec.State == "created" {
+			state = Created
+		}
+		j.vm.restoreStaged(j.staged, state)
 		if j.rec.Snapshot == nil {
 			return nil
 		}

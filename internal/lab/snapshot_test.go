@@ -2,12 +2,15 @@ package lab
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // groupBackend boots and restores groupMachines and keeps one log of every
@@ -137,7 +140,9 @@ func TestLabSnapshotSavesTogetherAndRestoresFake(t *testing.T) {
 
 	// Into itself: the same VM objects now run restored machines.
 	oldA := a.Machine()
-	c.Boot(ctx, BootOpts{})
+	bigger := uint64(777 << 20)
+	cmdline := "foo=bar"
+	c.Boot(ctx, BootOpts{Memory: &bigger, KernelCmdlineAppend: &cmdline})
 	again, err := root.Restore(ctx, dir, read)
 	if err != nil {
 		t.Fatal(err)
@@ -145,7 +150,43 @@ func TestLabSnapshotSavesTogetherAndRestoresFake(t *testing.T) {
 	if again[0] != a || a.Machine() == oldA || a.State() != Booted || b.State() != Paused {
 		t.Errorf("restore into itself did not replace the machines")
 	}
-	if c.State() != Shutdown {
-		t.Errorf("a VM recorded as created is stopped: %s", c.State())
+	// A VM recorded as created comes back created, with the staged options
+	// it had then (per-boot additions since are gone).
+	if c.State() != Created {
+		t.Errorf("a VM recorded as created came back %s", c.State())
+	}
+	if o := c.Opts(); o.Memory != nil || o.KernelCmdlineAppend != nil {
+		t.Errorf("staged options not put back: memory %v, cmdline append %v", o.Memory, o.KernelCmdlineAppend)
+	}
+}
+
+// TestBootRecordRoundTrip: every staged option survives lab.json exactly,
+// a 64-bit RNG seed and binary file content included.
+func TestBootRecordRoundTrip(t *testing.T) {
+	mem, cpus, seed := uint64(300<<20), 2, uint64(1<<63+12345)
+	cl, app := "console=ttyS0", "x=1"
+	at := time.Date(2020, 1, 2, 3, 4, 5, 6, time.UTC)
+	to := 45 * time.Second
+	in := BootOpts{Memory: &mem, CPUs: &cpus, KernelCmdline: &cl, KernelCmdlineAppend: &app, RNGSeed: &seed,
+		InitialTime: &at, AgentTimeout: &to, Files: []FileSpec{{Path: "/etc/x", Content: "a\x00\xffb", Mode: 0o600}},
+		Disks: []DiskSpec{{ID: "d0", Source: DiskScratch, Size: 1 << 30}}}
+	m, err := recordBootOpts(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := json.Marshal(m)
+	var back map[string]any
+	if err := json.Unmarshal(data, &back); err != nil {
+		t.Fatal(err)
+	}
+	out, err := bootOptsFromRecord(back)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(in, out) {
+		t.Errorf("round trip:\n in  %+v\n out %+v", in, out)
+	}
+	if empty, err := bootOptsFromRecord(map[string]any{}); err != nil || !reflect.DeepEqual(empty, BootOpts{}) {
+		t.Errorf("empty record: %+v %v", empty, err)
 	}
 }

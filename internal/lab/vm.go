@@ -71,6 +71,17 @@ func (v *VM) Opts() BootOpts {
 	return v.opts.Merge(BootOpts{})
 }
 
+// restoreStaged puts back the staged options and unbooted state a lab
+// snapshot recorded; the VM is not running (the caller shut it down).
+func (v *VM) restoreStaged(opts BootOpts, state State) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.opts = opts.Merge(BootOpts{})
+	if v.state == Created || v.state == Shutdown || v.state == Dead {
+		v.state = state
+	}
+}
+
 // CheckGuestOp returns the wrong-state error for guest operation `method`
 // (run, read_file, …) unless the VM is booted.
 func (v *VM) CheckGuestOp(method string) error {

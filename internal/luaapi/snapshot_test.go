@@ -37,7 +37,7 @@ func TestSnapshotsOnARealGuest(t *testing.T) {
 
 func TestResetBetweenTestsOnARealGuest(t *testing.T) {
 	res := runGuestFile(t, "reset.test.lua")
-	if len(res.Tests) != 3 {
+	if len(res.Tests) != 5 {
 		t.Fatalf("%d tests ran", len(res.Tests))
 	}
 }
