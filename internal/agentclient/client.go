@@ -18,7 +18,7 @@ import (
 )
 
 // ErrClosed is returned by calls on a client whose session has ended.
-var ErrClosed = errors.New("the agent session ended (the guest agent exited or restarted, or the guest stopped; the console log tells which)")
+var ErrClosed = errors.New("the agent session ended (the guest agent exited or restarted, the guest rebooted or stopped; the console log tells which)")
 
 // VersionError reports an agent speaking another protocol version.
 type VersionError struct {

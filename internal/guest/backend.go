@@ -274,11 +274,14 @@ func (b *Backend) start(ctx context.Context, file string, spec lab.BootSpec) (la
 		return nil, err
 	}
 	cfg := b.machineConfig(p, prof, spec.Path, dir)
+	reset := &resetHook{}
+	cfg.OnGuestReset = reset.fire
 	m, err := vmm.Start(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	g := newMachine(m, p.agentTimeout, spec.OnExit)
+	reset.m.Store(g)
 	g.origin = &origin{b: b, name: spec.Name, profile: spec.Profile, plan: p, profileInitrd: prof.Initrd, timeControlled: spec.Opts.InitialTime != nil}
 	go g.serveRNG(p.seed)
 	if err := g.connect(ctx); err != nil {

@@ -53,6 +53,31 @@ func (g *Machine) Agent() (*agentclient.Client, error) {
 	return g.agent, nil
 }
 
+// resetHook routes vmm's guest-reset callback (set in the vmm.Config before
+// vmm.Start) to the Machine made after Start returned.
+type resetHook struct{ m atomic.Pointer[Machine] }
+
+func (h *resetHook) fire(reason string) {
+	if g := h.m.Load(); g != nil {
+		g.guestRebooted(reason)
+	}
+}
+
+// guestRebooted ends the agent session of a guest that rebooted itself
+// (10-lua-api.md §5.1: the VM stays booted, handles go stale). No byte
+// would ever tell the host that the old agent is gone, so a call in flight
+// would wait forever; closing the session fails it at once, and the next
+// operation reconnects to the new agent (EnsureAgent). It runs on vmm's
+// event goroutine and must not block.
+func (g *Machine) guestRebooted(string) {
+	g.mu.Lock()
+	ag := g.agent
+	g.mu.Unlock()
+	if ag != nil {
+		go ag.Close()
+	}
+}
+
 // EnsureAgent returns the agent session, first reconnecting when the
 // current one ended while the guest still runs: the agent server died and
 // its successor announced itself (proto.RestartBurstLen). The operation

@@ -337,12 +337,15 @@ func (b *Backend) restore(ctx context.Context, file string, spec lab.BootSpec, s
 		return nil, err
 	}
 	cfg := b.machineConfig(p, prof, spec.Path, dir)
+	reset := &resetHook{}
+	cfg.OnGuestReset = reset.fire
 	m, err := vmm.Restore(ctx, cfg, files)
 	if err != nil {
 		// QEMU refusing the state is the snapshot's fault (30-runtime.md A9).
 		return nil, fmt.Errorf("%w: %v", snapfile.ErrCorrupt, err)
 	}
 	g := newMachine(m, p.agentTimeout, spec.OnExit)
+	reset.m.Store(g)
 	g.origin = &origin{b: b, name: spec.Name, profile: spec.Profile, plan: p, profileInitrd: prof.Initrd, timeControlled: timeControlled}
 	go g.serveRNG(p.seed)
 	if err := m.Resume(ctx); err != nil {
