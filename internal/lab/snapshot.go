@@ -104,6 +104,7 @@ func (v *VM) Restore(ctx context.Context, path string, memory *uint64, cpus *int
 	}
 	v.machine = m
 	v.state = Booted
+	v.since = "restored"
 	return nil
 }
 
@@ -391,7 +392,7 @@ func (l *Lab) Restore(ctx context.Context, dir string, idx LabIndex) ([]*VM, err
 	}
 	errs := runParallel(jobs, func(j job) error {
 		if j.vm.State() != Created || j.rec.Snapshot != nil {
-			if err := j.vm.Shutdown(ctx); err != nil {
+			if err := j.vm.shutdownAs(ctx, "restored"); err != nil {
 				return err
 			}
 		}

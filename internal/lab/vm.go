@@ -35,6 +35,11 @@ type VM struct {
 	opts    BootOpts
 	machine Machine
 	gen     uint64 // bumped per start and per requested stop; stale OnExit calls are ignored
+	// lastEnd is how the previous machine ended ("shut down", "dead",
+	// "restored"); since is how the current one came to be (the lastEnd
+	// before a boot, "restored" for a restore). Stale-handle messages use
+	// them (10-lua-api.md §1).
+	lastEnd, since string
 }
 
 func newVM(l *Lab, name, profile string, opts BootOpts) *VM {
@@ -131,6 +136,7 @@ func (v *VM) Boot(ctx context.Context, opts BootOpts) error {
 	}
 	v.machine = m
 	v.state = Booted
+	v.since = v.lastEnd
 	return nil
 }
 
@@ -152,8 +158,28 @@ func (v *VM) exited(gen uint64, poweroff bool) {
 	}
 	if to, err := transition(op, string(op), v.name, v.state); err == nil {
 		v.state = to
+		how := "dead"
+		if poweroff {
+			how = "shut down"
+		}
+		v.markEnded(v.machine, how)
 		v.machine = nil
 	}
+}
+
+// markEnded records how machine m ended. Caller holds v.mu.
+func (v *VM) markEnded(m Machine, how string) {
+	if m != nil {
+		v.lastEnd = how
+	}
+}
+
+// Since says how the VM's current machine came to be: "restored", or how
+// the machine before it ended ("shut down", "dead"); "" for a first boot.
+func (v *VM) Since() string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.since
 }
 
 // Pause stops the guest's vCPUs (booted → paused).
@@ -243,7 +269,13 @@ func (v *VM) PowerButton(ctx context.Context) error {
 
 // Shutdown stops the guest without its help; from any state, idempotent.
 func (v *VM) Shutdown(ctx context.Context) error {
-	if err := v.stop(ctx, OpShutdown); err != nil {
+	return v.shutdownAs(ctx, "shut down")
+}
+
+// shutdownAs is Shutdown recording `how` as the machine's end (a lab restore
+// shuts a VM down to restore it: its handles then read "restored").
+func (v *VM) shutdownAs(ctx context.Context, how string) error {
+	if err := v.stop(ctx, OpShutdown, how); err != nil {
 		return fmt.Errorf(errFmtVMOpFailed, OpShutdown, v.name, err)
 	}
 	return nil
@@ -252,13 +284,13 @@ func (v *VM) Shutdown(ctx context.Context) error {
 // Close is the scope walker's hook: like Shutdown, and it reports a failure to
 // stop QEMU only to the walker (the Lua close() never raises).
 func (v *VM) Close(ctx context.Context) error {
-	if err := v.stop(ctx, OpClose); err != nil {
+	if err := v.stop(ctx, OpClose, "shut down"); err != nil {
 		return fmt.Errorf("vm `%s`: %w", v.Path(), err)
 	}
 	return nil
 }
 
-func (v *VM) stop(ctx context.Context, op Op) error {
+func (v *VM) stop(ctx context.Context, op Op, how string) error {
 	v.opMu.Lock()
 	defer v.opMu.Unlock()
 	if _, err := v.check(op); err != nil {
@@ -267,6 +299,7 @@ func (v *VM) stop(ctx context.Context, op Op) error {
 	v.mu.Lock()
 	m := v.machine
 	v.gen++
+	v.markEnded(m, how)
 	v.mu.Unlock()
 	var err error
 	if m != nil {

@@ -42,9 +42,12 @@ func staleReason(vm *lab.VM, m *guest.Machine, ag *agentclient.Client) string {
 			return "shut down"
 		case lab.Dead:
 			return "dead"
-		default:
-			return "restored"
 		}
+		// Running again: say how the current machine came to be.
+		if since := vm.Since(); since != "" {
+			return since
+		}
+		return "restored"
 	}
 	if now, err := m.Agent(); err != nil || now != ag {
 		return "reset"

@@ -107,4 +107,13 @@ test("a reboot from inside the guest: the op in flight fails, the VM stays boote
   t:assert_eq(vm:run("echo up").stdout, "up\n")
   e = t:assert_raises(function() f:write("x") end)
   t:assert_contains(e, "file:write: stale handle (vm `rb` was reset)")
+  -- shut down and booted again: a handle says so, not "restored"
+  local g = vm:open_file("/tmp/y", {write = true, create = true})
+  local p = vm:run_async("sleep 30")
+  vm:shutdown()
+  vm:boot()
+  e = t:assert_raises(function() g:write("x") end)
+  t:assert_contains(e, "file:write: stale handle (vm `rb` was shut down)")
+  e = t:assert_raises(function() p:status() end)
+  t:assert_contains(e, "stale handle (vm `rb` was shut down)")
 end)
