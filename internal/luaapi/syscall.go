@@ -213,6 +213,18 @@ type pendingObj struct {
 	awaited bool
 }
 
+// stale is the stale-handle error of a pending whose VM was reset,
+// restored, shut down or died since the call started (10-lua-api.md §1).
+func (p *pendingObj) stale(method string) error {
+	if p.session == nil {
+		return nil
+	}
+	if r := staleReason(p.vm, p.session.machine, p.session.agent); r != "" {
+		return fmt.Errorf(errFmtStale, "pending:"+method, p.vm.Name(), r)
+	}
+	return nil
+}
+
 func (a *API) pushPending(L *lua.Thread, c syscaller, s *session, site string, argIdx int) (int, error) {
 	req, err := parseSyscall(L, argIdx, site)
 	if err != nil {
@@ -258,6 +270,9 @@ func (a *API) pendingClass() lua.Class {
 				if p.awaited {
 					return 0, errors.New(errAwaitedTwice)
 				}
+				if err := p.stale("await"); err != nil {
+					return 0, err
+				}
 				var timeout time.Duration // 0 here: forever
 				if !L.IsNoneOrNil(2) {
 					if timeout, err = Duration(L, 2, "pending:await"); err != nil {
@@ -292,6 +307,9 @@ func (a *API) pendingClass() lua.Class {
 				if p.awaited {
 					L.PushBoolean(true)
 					return 1, nil
+				}
+				if err := p.stale("done"); err != nil {
+					return 0, err
 				}
 				done, err := p.p.Done(L.Context())
 				if err != nil {

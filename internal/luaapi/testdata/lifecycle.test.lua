@@ -110,8 +110,11 @@ test("a reboot from inside the guest: the op in flight fails, the VM stays boote
   -- shut down and booted again: a handle says so, not "restored"
   local g = vm:open_file("/tmp/y", {write = true, create = true})
   local p = vm:run_async("sleep 30")
+  local pend = vm:syscall_async(34) -- pause(2): blocks until the VM goes
   vm:shutdown()
   vm:boot()
+  e = t:assert_raises(function() pend:await(1) end)
+  t:assert_contains(e, "pending:await: stale handle (vm `rb` was shut down)")
   e = t:assert_raises(function() g:write("x") end)
   t:assert_contains(e, "file:write: stale handle (vm `rb` was shut down)")
   e = t:assert_raises(function() p:status() end)
