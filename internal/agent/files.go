@@ -261,9 +261,9 @@ func listdir(path string) (proto.ListdirResp, error) {
 // mkdir creates path with exactly perm (umask ignored). With Parents,
 // missing ancestors are created 0755 and an existing directory is fine.
 func mkdir(r proto.MkdirReq) error {
-	perm := r.Perm & 0o7777
-	if perm == 0 {
-		perm = 0o755
+	perm := uint32(0o755)
+	if r.Perm != nil {
+		perm = *r.Perm & 0o7777
 	}
 	if r.Parents {
 		if fi, err := os.Stat(r.Path); err == nil && fi.IsDir() {

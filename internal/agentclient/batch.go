@@ -56,7 +56,7 @@ func (b *Batch) Listdir(path string) { b.add(proto.OpListdir, proto.PathReq{Path
 
 // Mkdir records a mkdir; perm 0 means 0755.
 func (b *Batch) Mkdir(path string, parents bool, perm uint32) {
-	b.add(proto.OpMkdir, proto.MkdirReq{Path: path, Parents: parents, Perm: perm})
+	b.add(proto.OpMkdir, proto.MkdirReq{Path: path, Parents: parents, Perm: &perm})
 }
 
 // Unlink records an unlink.

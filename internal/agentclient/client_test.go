@@ -396,11 +396,19 @@ func TestMkdirUnlinkRename(t *testing.T) {
 	wantErrno(t, c.Mkdir(ctx(t), deep, false, 0), syscall.EEXIST, "EEXIST")
 	wantErrno(t, c.Mkdir(ctx(t), filepath.Join(dir, "x", "y"), false, 0), syscall.ENOENT, "ENOENT")
 	plain := filepath.Join(dir, "plain")
-	if err := c.Mkdir(ctx(t), plain, false, 0); err != nil {
+	if err := c.Mkdir(ctx(t), plain, false, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if fi, _ := os.Stat(plain); fi.Mode().Perm() != 0o755 {
-		t.Fatalf("default perm %v", fi.Mode())
+		t.Fatalf("perm 0755 gave %v", fi.Mode())
+	}
+	// An explicit 0 is kept (the Lua default 0755 is the caller's).
+	closed := filepath.Join(dir, "closed")
+	if err := c.Mkdir(ctx(t), closed, false, 0); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(closed); fi.Mode().Perm() != 0 {
+		t.Fatalf("perm 0 gave %v", fi.Mode())
 	}
 
 	wantErrno(t, c.Unlink(ctx(t), filepath.Join(dir, "a")), syscall.ENOTEMPTY, "ENOTEMPTY")

@@ -189,9 +189,9 @@ func (c *Client) Listdir(ctx context.Context, path string) ([]proto.DirEntry, er
 	return out.Entries, err
 }
 
-// Mkdir creates a guest directory; perm 0 means 0755.
+// Mkdir creates a guest directory with exactly perm (umask ignored).
 func (c *Client) Mkdir(ctx context.Context, path string, parents bool, perm uint32) error {
-	return c.call(ctx, proto.OpMkdir, proto.MkdirReq{Path: path, Parents: parents, Perm: perm}, nil)
+	return c.call(ctx, proto.OpMkdir, proto.MkdirReq{Path: path, Parents: parents, Perm: &perm}, nil)
 }
 
 // Unlink removes a guest file or empty directory.

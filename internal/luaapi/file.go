@@ -89,8 +89,13 @@ func fileErr(method string, err error) error {
 
 // openMode parses the mode table of open_file.
 func openMode(L *lua.Thread, i int) (proto.OpenMode, uint32, error) {
-	if L.Type(i) != lua.TypeTable {
+	if L.IsNoneOrNil(i) {
 		return 0, 0, errors.New(errOpenNoMode)
+	}
+	if L.Type(i) != lua.TypeTable {
+		// The spec's text is about a table without a mode; any other
+		// value is named as it is.
+		return 0, 0, fmt.Errorf("vm:open_file: mode must be a table such as {read = true}, got %s", L.TypeName(i))
 	}
 	var mode proto.OpenMode
 	for _, m := range []struct {

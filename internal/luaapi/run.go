@@ -120,7 +120,7 @@ func parseRun(L *lua.Thread, i int, site string) (proto.ExecReq, error) {
 	L.Pop(1)
 	if L.RawGetField(o, "timeout_ms") != lua.TypeNil {
 		n, ok := L.ToInteger(-1)
-		if !ok || n < 1 {
+		if !ok || n < 1 || L.Type(-1) != lua.TypeNumber { // "100" is not an int
 			L.Pop(1)
 			return req, fmt.Errorf("%s: opts.timeout_ms must be an integer >= 1", site)
 		}

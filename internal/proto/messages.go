@@ -205,7 +205,9 @@ type ListdirResp struct {
 type MkdirReq struct {
 	Path    string `msgpack:"path"`
 	Parents bool   `msgpack:"parents,omitempty"`
-	Perm    uint32 `msgpack:"perm,omitempty"`
+	// Perm is the new directory's mode; nil means 0755. A pointer, so an
+	// explicit 0 is kept.
+	Perm *uint32 `msgpack:"perm,omitempty"`
 }
 
 // RenameReq is rename(2).

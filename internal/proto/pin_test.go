@@ -58,7 +58,7 @@ func pinCases(t *testing.T) []pinCase {
 		{"listdir_req", &Request{Op: OpListdir, Body: raw(t, PathReq{Path: "/"})}},
 		{"listdir_resp", &ListdirResp{Entries: []DirEntry{{Name: "a", EntryType: EntryDirectory}, {Name: "b", EntryType: EntrySymlink}}}},
 		{"listdir_resp_empty", &ListdirResp{Entries: []DirEntry{}}},
-		{"mkdir_req", &Request{Op: OpMkdir, Body: raw(t, MkdirReq{Path: "/a/b", Parents: true, Perm: 0o700})}},
+		{"mkdir_req", &Request{Op: OpMkdir, Body: raw(t, MkdirReq{Path: "/a/b", Parents: true, Perm: u32(0o700)})}},
 		{"unlink_req", &Request{Op: OpUnlink, Body: raw(t, PathReq{Path: "/a"})}},
 		{"rename_req", &Request{Op: OpRename, Body: raw(t, RenameReq{From: "/a", To: "/b"})}},
 		{"open_req", &Request{Op: OpOpen, Body: raw(t, OpenReq{Path: "/f", Mode: OpenRead | OpenWrite | OpenCreate | OpenTruncate | OpenAppend | OpenExclusive, Perm: 0o600})}},
