@@ -47,6 +47,8 @@ type API struct {
 	streams  map[*streamObj]struct{}    // open Tails and ConsoleStreams
 	timeCtl  map[*lab.VM]bool           // VMs whose guest clock a test set (§12)
 	snap     *snapAPI                   // snapshots and fixtures (snapshot.go)
+	consoles map[*lab.VM]*consoleObj    // vm:console() objects, one per VM
+	clocks   map[*lab.VM]*clockObj      // vm:clock() objects, one per VM
 }
 
 // Install defines the userdata classes and binds `provium` to the root lab.

@@ -43,7 +43,16 @@ func (a *API) vmClock(L *lua.Thread) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	L.PushObject(&clockObj{api: a, vm: s.vm}, classClock)
+	// One object per VM, so handles on it are == (10-lua-api.md §1).
+	c := a.clocks[s.vm]
+	if c == nil {
+		c = &clockObj{api: a, vm: s.vm}
+		if a.clocks == nil {
+			a.clocks = map[*lab.VM]*clockObj{}
+		}
+		a.clocks[s.vm] = c
+	}
+	L.PushObject(c, classClock)
 	return 1, nil
 }
 

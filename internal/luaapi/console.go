@@ -44,7 +44,16 @@ func (a *API) vmConsole(L *lua.Thread) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	L.PushObject(&consoleObj{api: a, vm: vm}, classConsole)
+	// One object per VM, so handles on it are == (10-lua-api.md §1).
+	c := a.consoles[vm]
+	if c == nil {
+		c = &consoleObj{api: a, vm: vm}
+		if a.consoles == nil {
+			a.consoles = map[*lab.VM]*consoleObj{}
+		}
+		a.consoles[vm] = c
+	}
+	L.PushObject(c, classConsole)
 	return 1, nil
 }
 
@@ -83,7 +92,17 @@ func (a *API) consoleClass() lua.Class {
 			"read":   consoleMethod("read", a.consoleRead),
 			"close":  func(L *lua.Thread) (int, error) { return 0, nil },
 		},
-		Meta: map[string]lua.Function{"__eq": eq},
+		Meta: map[string]lua.Function{
+			"__eq": eq,
+			"__tostring": func(L *lua.Thread) (int, error) {
+				c, err := self[*consoleObj](L, "console")
+				if err != nil {
+					return 0, err
+				}
+				L.PushString(fmt.Sprintf("console(vm=%s)", c.vm.Path()))
+				return 1, nil
+			},
+		},
 	}
 }
 

@@ -434,7 +434,11 @@ func (a *API) streamClass(name string) lua.Class {
 				case s.atEOF(L.Context()):
 					state = "eof"
 				}
-				L.PushString(fmt.Sprintf("%s(%s %s vm=%s %s)", s.prefix, s.kind, s.detail, s.vm.Name(), state))
+				where := " vm=" + s.vm.Name()
+				if strings.HasPrefix(s.detail, "vm=") {
+					where = "" // the detail names it already
+				}
+				L.PushString(fmt.Sprintf("%s(%s %s%s %s)", s.prefix, s.kind, s.detail, where, state))
 				return 1, nil
 			}),
 		},

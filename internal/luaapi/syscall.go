@@ -319,7 +319,21 @@ func (a *API) pendingClass() lua.Class {
 				return 1, nil
 			},
 		},
-		Meta: map[string]lua.Function{"__eq": eq},
+		Meta: map[string]lua.Function{
+			"__eq": eq,
+			"__tostring": func(L *lua.Thread) (int, error) {
+				p, err := self[*pendingObj](L, "pending")
+				if err != nil {
+					return 0, err
+				}
+				state := "pending"
+				if p.awaited {
+					state = "awaited"
+				}
+				L.PushString(fmt.Sprintf("pending(vm=%s %s)", p.vm.Path(), state))
+				return 1, nil
+			},
+		},
 	}
 }
 

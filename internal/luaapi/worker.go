@@ -192,6 +192,20 @@ func (a *API) workerClass() lua.Class {
 				return 0, nil
 			},
 		},
-		Meta: map[string]lua.Function{"__eq": eq},
+		Meta: map[string]lua.Function{
+			"__eq": eq,
+			"__tostring": func(L *lua.Thread) (int, error) {
+				w, err := self[*workerObj](L, "worker")
+				if err != nil {
+					return 0, err
+				}
+				state := "open"
+				if w.closed {
+					state = "closed"
+				}
+				L.PushString(fmt.Sprintf("worker(pid=%d vm=%s %s)", w.w.Pid(), w.s.vm.Path(), state))
+				return 1, nil
+			},
+		},
 	}
 }

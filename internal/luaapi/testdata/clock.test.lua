@@ -14,6 +14,7 @@ test("get and get_ns follow the guest clock", function(t)
   t:assert(math.abs(s - d) < 5, "get " .. s .. " vs date " .. d)
   t:assert(math.abs(ns / 1e9 - d) < 5, "get_ns " .. ns .. " vs date " .. d)
   t:assert_contains(tostring(c), "clock(vm=c)")
+  t:assert(vm:clock() == c, "two vm:clock() handles are ==")
 end)
 
 test("advance(-3600) moves date back an hour", function(t)

@@ -179,7 +179,10 @@ test("console read", function(t)
 end)
 
 test("console chunks are at most 64 KiB", function(t)
+  t:assert(vm:console() == vm:console(), "two vm:console() handles are ==")
+  t:assert_eq(tostring(vm:console()), "console(vm=" .. vm:name() .. ")")
   local s = vm:console():read()
+  t:assert_eq(select(2, tostring(s):gsub("vm=", "")), 1)
   vm:run("head -c 150000 /dev/zero | tr '\\0' x > /dev/console; echo BIG-END > /dev/console"):assert_ok()
   local got, frames = {}, 0
   while true do
