@@ -174,3 +174,34 @@ end)`), 0o644)
 		t.Errorf("--no-build: exit %d\n%s", code, stdout)
 	}
 }
+
+// TestVerboseVMDiagnostics: -v reports each VM lifecycle change on stderr
+// as `provium: [<path>] vm <name>: <what>` (20-cli-config.md §4.2).
+func TestVerboseVMDiagnostics(t *testing.T) {
+	in, _ := vmSuite(t, map[string]string{
+		"v.test.lua": `
+test("lifecycle", function(t)
+  local vm = provium:vm("x", "linux", {memory = "256M"}):boot()
+  vm:pause()
+  vm:resume()
+  vm:shutdown()
+end)`,
+	})
+	code, stdout, stderr := in.exec("--accel", "tcg", "-v", "v.test.lua")
+	if code != ExitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	for _, want := range []string{
+		"provium: [v.test.lua] vm x: booted in ",
+		"provium: [v.test.lua] vm x: paused\n",
+		"provium: [v.test.lua] vm x: resumed\n",
+		"provium: [v.test.lua] vm x: shut down\n",
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	if _, _, quiet := in.exec("--accel", "tcg", "v.test.lua"); strings.Contains(quiet, "vm x:") {
+		t.Errorf("VM diagnostics without -v:\n%s", quiet)
+	}
+}

@@ -22,6 +22,11 @@ func (p StaticProfiles) ProfileNames() []string { return p }
 type Env struct {
 	Profiles Profiles // nil: no profile is known
 	Backend  Backend  // nil until the VM core exists
+	// Observe, when set, hears each VM lifecycle change in a few words
+	// ("booted in 2.4s", "shut down", "exited unexpectedly"): the -v
+	// per-VM diagnostics. It may be called from any goroutine, never with a
+	// lab lock held.
+	Observe func(vm *VM, what string)
 }
 
 // LabKind tells how a lab came to be, which fixes its name and parent chain.

@@ -10,6 +10,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // Snapshotter is implemented by machines that can save themselves into a
@@ -90,7 +91,11 @@ func (v *VM) Restore(ctx context.Context, path string, memory *uint64, cpus *int
 	v.mu.Unlock()
 
 	spec.OnExit = func(poweroff bool) { v.exited(gen, poweroff) }
+	start := time.Now()
 	m, err := r.Restore(ctx, spec, path)
+	if took := time.Since(start).Round(time.Millisecond); err == nil {
+		defer v.observe("restored from %s in %s", path, took)
+	}
 
 	v.mu.Lock()
 	defer v.mu.Unlock()

@@ -120,7 +120,13 @@ func (v *VM) Boot(ctx context.Context, opts BootOpts) error {
 		return fmt.Errorf(errFmtNoBackend, OpBoot)
 	}
 	spec.OnExit = func(poweroff bool) { v.exited(gen, poweroff) }
+	start := time.Now()
 	m, err := v.backend.Start(ctx, spec)
+	if took := time.Since(start).Round(time.Millisecond); err == nil {
+		defer v.observe("booted in %s", took)
+	} else {
+		defer v.observe("failed to boot (dead)")
+	}
 
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -143,27 +149,44 @@ func (v *VM) Boot(ctx context.Context, opts BootOpts) error {
 // exited applies an unrequested stop reported by the backend for start
 // generation gen.
 func (v *VM) exited(gen uint64, poweroff bool) {
+	if what := v.applyExit(gen, poweroff); what != "" {
+		v.observe("%s", what)
+	}
+}
+
+// applyExit is exited under the lock; it returns what to report ("" when
+// the report was stale).
+func (v *VM) applyExit(gen uint64, poweroff bool) string {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if gen != v.gen {
-		return // a stop the core asked for, or an older QEMU
+		return "" // a stop the core asked for, or an older QEMU
 	}
 	v.gen++ // later reports of this generation are stale
 	if v.machine == nil {
-		return // still inside Boot; it sees the bumped generation
+		return "" // still inside Boot; it sees the bumped generation
 	}
-	op := OpCrash
+	op, how, what := OpCrash, "dead", "exited unexpectedly (dead)"
 	if poweroff {
-		op = OpPoweroff
+		op, how, what = OpPoweroff, "shut down", "powered off (shutdown)"
 	}
-	if to, err := transition(op, string(op), v.name, v.state); err == nil {
-		v.state = to
-		how := "dead"
-		if poweroff {
-			how = "shut down"
-		}
-		v.markEnded(v.machine, how)
-		v.machine = nil
+	to, err := transition(op, string(op), v.name, v.state)
+	if err != nil {
+		return ""
+	}
+	v.state = to
+	v.markEnded(v.machine, how)
+	v.machine = nil
+	return what
+}
+
+// opDone words a completed machine operation for Env.Observe.
+var opDone = map[Op]string{OpPause: "paused", OpResume: "resumed", OpReset: "reset", OpWakeup: "woken up"}
+
+// observe reports a lifecycle change to Env.Observe.
+func (v *VM) observe(format string, args ...any) {
+	if o := v.lab.env.Observe; o != nil {
+		o(v, fmt.Sprintf(format, args...))
 	}
 }
 
@@ -218,6 +241,7 @@ func (v *VM) machineOp(ctx context.Context, op Op, call func(Machine, context.Co
 	if err := call(m, ctx); err != nil {
 		return fmt.Errorf(errFmtVMOpFailed, op, v.name, err)
 	}
+	defer v.observe("%s", opDone[op])
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.machine == m { // the guest may have exited meanwhile; that state wins
@@ -304,6 +328,7 @@ func (v *VM) stop(ctx context.Context, op Op, how string) error {
 	var err error
 	if m != nil {
 		err = m.Stop(ctx)
+		v.observe("shut down")
 	}
 	v.setStopped()
 	return err

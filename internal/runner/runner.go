@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -137,6 +138,15 @@ func (fr *fileRun) setup() error {
 		profiles = cfg.ProfileNames()
 	}
 	env := lab.Env{Profiles: profiles}
+	if fr.opts.Verbose && fr.opts.Diagnostics != nil {
+		// -v: one line per VM lifecycle change (20-cli-config.md §4.2).
+		var mu sync.Mutex
+		env.Observe = func(vm *lab.VM, what string) {
+			mu.Lock()
+			defer mu.Unlock()
+			fmt.Fprintf(fr.opts.Diagnostics, "provium: [%s] vm %s: %s\n", fr.file.Display, vm.Path(), what)
+		}
+	}
 	if fr.opts.Backend != nil {
 		env.Backend = fr.opts.Backend(fr.file.Display)
 	}
