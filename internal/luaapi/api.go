@@ -108,6 +108,21 @@ func self[T any](L *lua.Thread, site string) (T, error) {
 
 // eq is the __eq metamethod shared by every class: two userdata are equal
 // when they refer to the same core object.
+// onePerVM returns the object *m holds for vm, made by mk the first time:
+// vm:console() and vm:clock() hand out one object per VM, so handles on it
+// are == (10-lua-api.md §1).
+func onePerVM[T any](m *map[*lab.VM]T, vm *lab.VM, mk func() T) T {
+	if *m == nil {
+		*m = map[*lab.VM]T{}
+	}
+	obj, ok := (*m)[vm]
+	if !ok {
+		obj = mk()
+		(*m)[vm] = obj
+	}
+	return obj
+}
+
 func eq(L *lua.Thread) (int, error) {
 	a, _, ok1 := L.ToObject(1)
 	b, _, ok2 := L.ToObject(2)

@@ -43,16 +43,7 @@ func (a *API) vmClock(L *lua.Thread) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	// One object per VM, so handles on it are == (10-lua-api.md §1).
-	c := a.clocks[s.vm]
-	if c == nil {
-		c = &clockObj{api: a, vm: s.vm}
-		if a.clocks == nil {
-			a.clocks = map[*lab.VM]*clockObj{}
-		}
-		a.clocks[s.vm] = c
-	}
-	L.PushObject(c, classClock)
+	L.PushObject(onePerVM(&a.clocks, s.vm, func() *clockObj { return &clockObj{api: a, vm: s.vm} }), classClock)
 	return 1, nil
 }
 

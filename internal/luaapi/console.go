@@ -44,16 +44,7 @@ func (a *API) vmConsole(L *lua.Thread) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	// One object per VM, so handles on it are == (10-lua-api.md §1).
-	c := a.consoles[vm]
-	if c == nil {
-		c = &consoleObj{api: a, vm: vm}
-		if a.consoles == nil {
-			a.consoles = map[*lab.VM]*consoleObj{}
-		}
-		a.consoles[vm] = c
-	}
-	L.PushObject(c, classConsole)
+	L.PushObject(onePerVM(&a.consoles, vm, func() *consoleObj { return &consoleObj{api: a, vm: vm} }), classConsole)
 	return 1, nil
 }
 
