@@ -80,8 +80,9 @@ func (g *Machine) guestRebooted(string) {
 
 // EnsureAgent returns the agent session, first reconnecting when the
 // current one ended while the guest still runs: the agent server died and
-// its successor announced itself (proto.RestartBurstLen). The operation
-// that was in flight failed; the next one gets a fresh session.
+// its successor announced itself (proto.RestartBurstLen), or the guest
+// rebooted itself (guestRebooted). The operation that was in flight
+// failed; the next one gets a fresh session.
 func (g *Machine) EnsureAgent(ctx context.Context) (*agentclient.Client, error) {
 	g.redial.Lock()
 	defer g.redial.Unlock()

@@ -25,7 +25,8 @@ type Env struct {
 	// Observe, when set, hears each VM lifecycle change in a few words
 	// ("booted in 2.4s", "shut down", "exited unexpectedly"): the -v
 	// per-VM diagnostics. It may be called from any goroutine, never with a
-	// lab lock held.
+	// VM's state lock held (a lifecycle operation may still be in progress,
+	// so it must not call back into that VM's lifecycle).
 	Observe func(vm *VM, what string)
 }
 
