@@ -86,6 +86,11 @@ func (a *API) vmPushFile(L *lua.Thread) (int, error) {
 	}
 	var mode *uint32
 	if L.Type(4) == lua.TypeTable {
+		for _, k := range stringKeys(L, 4) {
+			if k != "mode" && k != "auto_dep" {
+				return 0, fmt.Errorf("vm:push_file: unknown option `%s` (known: auto_dep, mode)", k)
+			}
+		}
 		if L.RawGetField(4, "mode") != lua.TypeNil {
 			n, ok := L.ToInteger(-1)
 			if !ok || n < 0 || n > 0o7777 {

@@ -9,6 +9,21 @@ import (
 	"github.com/provium/provium/internal/proto"
 )
 
+// stringKeys returns the string keys of the table at index t, sorted, so an
+// unknown-option error names the same key every time.
+func stringKeys(L *lua.Thread, t int) []string {
+	var keys []string
+	L.PushNil()
+	for L.Next(t) {
+		if k, ok := L.ToString(-2); ok && L.Type(-2) == lua.TypeString {
+			keys = append(keys, k)
+		}
+		L.Pop(1)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
 // runOptKeys make a table an options table (10-lua-api.md §5.4).
 var runOptKeys = map[string]bool{
 	"args": true, "env": true, "env_clear": true, "cwd": true, "stdin": true, "timeout": true, "timeout_ms": true,
@@ -47,17 +62,8 @@ func parseRun(L *lua.Thread, i int, site string) (proto.ExecReq, error) {
 		argv = append(argv, s)
 		L.Pop(1)
 	}
-	var keys []string
-	L.PushNil()
-	for L.Next(o) {
-		if k, ok := L.ToString(-2); ok && L.Type(-2) == lua.TypeString {
-			keys = append(keys, k)
-		}
-		L.Pop(1)
-	}
-	sort.Strings(keys)
 	isOpts := false
-	for _, k := range keys {
+	for _, k := range stringKeys(L, o) {
 		if !runOptKeys[k] {
 			return req, fmt.Errorf("%s: unknown option `%s`", site, k)
 		}
