@@ -59,6 +59,17 @@ func TestRawSyscallNestedOutOfRange(t *testing.T) {
 	}
 }
 
+// pumpBytes writes p into b the way the pump does, through readFrom.
+func pumpBytes(t *testing.T, b *outBuf, p []byte) {
+	t.Helper()
+	r := bytes.NewReader(p)
+	for r.Len() > 0 {
+		if _, err := b.readFrom(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // TestOutBufKeepsUpAndReportsLoss: a reader that keeps up receives every
 // byte of an output longer than what is retained; a reader starting at 0
 // afterwards learns exactly how much it lost; the captured head stays the
@@ -72,7 +83,7 @@ func TestOutBufKeepsUpAndReportsLoss(t *testing.T) {
 		for j := range chunk {
 			chunk[j] = byte(i)
 		}
-		b.append(chunk)
+		pumpBytes(t, b, chunk)
 		for {
 			data, lost, _, _ := b.since(readOff, proto.ChunkSize)
 			if lost != 0 {
@@ -115,7 +126,7 @@ func TestOutBufOddSizes(t *testing.T) {
 			p[j] = byte(i + j)
 		}
 		want = append(want, p...)
-		b.append(p)
+		pumpBytes(t, b, p)
 	}
 	b.finish()
 	var got []byte

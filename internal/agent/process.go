@@ -54,18 +54,6 @@ func newOutBuf() *outBuf {
 	return &outBuf{changed: make(chan struct{}), done: make(chan struct{})}
 }
 
-func (b *outBuf) append(p []byte) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for len(p) > 0 {
-		tail := b.tail()
-		k := copy(tail[len(tail):cap(tail)], p)
-		b.commit(k)
-		p = p[k:]
-	}
-	b.changedLocked()
-}
-
 // readFrom reads once from r straight into the free end of the last block
 // (no intermediate buffer: one copy less per byte). Only the pump calls it,
 // so the block cannot change between the two locked sections; readers only
