@@ -13,9 +13,12 @@ import (
 func (a *API) ConsoleTails(n int, labs ...*lab.Lab) []result.Console {
 	var out []result.Console
 	seen := map[*lab.VM]bool{}
-	var walk func(l *lab.Lab)
-	walk = func(l *lab.Lab) {
-		for _, vm := range l.VMs() {
+	for _, l := range labs {
+		if l == nil {
+			continue
+		}
+		for _, sv := range l.TreeVMs() {
+			vm := sv.VM
 			if seen[vm] {
 				continue
 			}
@@ -29,22 +32,9 @@ func (a *API) ConsoleTails(n int, labs ...*lab.Lab) []result.Console {
 			if m == nil {
 				m = a.machines[vm]
 			}
-			if m == nil {
-				continue
+			if m != nil {
+				out = append(out, result.Console{VM: vm.Path(), Tail: string(m.Console().Last(n))})
 			}
-			b := m.Console().Bytes()
-			if len(b) > n {
-				b = b[len(b)-n:]
-			}
-			out = append(out, result.Console{VM: vm.Path(), Tail: string(b)})
-		}
-		for _, sub := range l.SubLabs() {
-			walk(sub)
-		}
-	}
-	for _, l := range labs {
-		if l != nil {
-			walk(l)
 		}
 	}
 	return out

@@ -86,6 +86,14 @@ func (c *Console) Bytes() []byte {
 	return bytes.Clone(c.buf)
 }
 
+// Last returns a copy of the last n retained bytes (all of them when fewer
+// are retained), without copying the rest.
+func (c *Console) Last(n int) []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return bytes.Clone(c.buf[max(len(c.buf)-n, 0):])
+}
+
 // Offset is the history offset just past the last byte received; pass it to
 // ReadSince to get only what comes next.
 func (c *Console) Offset() int64 {

@@ -64,6 +64,9 @@ func TestConsoleRetention(t *testing.T) {
 	if c.Offset() != 10 {
 		t.Errorf("offset %d, want 10", c.Offset())
 	}
+	if got, all := string(c.Last(3)), string(c.Last(100)); got != "789" || all != "23456789" {
+		t.Errorf("Last(3) = %q, Last(100) = %q", got, all)
+	}
 	// Reading from a forgotten offset starts at the oldest retained byte.
 	data, next, err := c.ReadSince(ctx, 0)
 	if err != nil || string(data) != "23456789" || next != 10 {
