@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -161,5 +162,28 @@ func TestProtocolErrors(t *testing.T) {
 	var h proto.Hello
 	if resp.Err != nil || proto.Unmarshal(resp.Body, &h) != nil || h.Protocol != proto.ProtocolVersion || h.GuestOS != "linux" || !slices.Contains(h.Features, proto.OpExec) {
 		t.Fatalf("hello: %+v %+v", resp, h)
+	}
+}
+
+// TestReadFileInline: a batch's read_file carries up to maxInlineRead bytes
+// and refuses more with EFBIG; a directory is EISDIR.
+func TestReadFileInline(t *testing.T) {
+	dir := t.TempDir()
+	small, big := filepath.Join(dir, "small"), filepath.Join(dir, "big")
+	if err := os.WriteFile(small, []byte("abc"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(big, make([]byte, maxInlineRead+1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := readFileInline(small); err != nil || string(r.Data) != "abc" || r.TooLarge {
+		t.Errorf("small: %+v %v", r, err)
+	}
+	var pe *proto.Error
+	if _, err := readFileInline(big); !errors.As(err, &pe) || pe.Name != "EFBIG" {
+		t.Errorf("big: %v, want EFBIG", err)
+	}
+	if _, err := readFileInline(dir); err == nil {
+		t.Errorf("directory: no error")
 	}
 }

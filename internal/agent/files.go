@@ -60,20 +60,14 @@ func (s *Server) readFileStream(w io.Writer, body []byte) error {
 	}
 }
 
+// readFileInline answers read_file inside a batch: the whole content, or
+// EFBIG beyond maxInlineRead (the batch reply must fit in one frame).
 func readFileInline(path string) (proto.ReadFileResp, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return proto.ReadFileResp{}, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxInlineRead+1))
-	if err != nil {
-		return proto.ReadFileResp{}, err
-	}
-	if len(data) > maxInlineRead {
+	r, err := readFileUpTo(path, maxInlineRead)
+	if err == nil && r.TooLarge {
 		return proto.ReadFileResp{}, proto.ErrnoError(unix.EFBIG)
 	}
-	return proto.ReadFileResp{Data: data}, nil
+	return r, err
 }
 
 // readFileUpTo answers a read_file call with InlineMax: the content when
