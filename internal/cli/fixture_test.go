@@ -71,7 +71,7 @@ end)
 		t.Fatalf("rebuild: %d %q", code, out)
 	}
 	code, out, _ = in.exec("fixture", "clean")
-	if code != 0 || out != "removed 1 cache entries\n" {
+	if code != 0 || out != "  removed 1 cache entries\n" {
 		t.Fatalf("clean: %d %q", code, out)
 	}
 	code, _, errOut = in.exec("fixture", "build", "nope")
