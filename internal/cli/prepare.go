@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 )
@@ -19,7 +20,7 @@ func newPrepareCmd(env *Env, pf *persistentFlags) *cobra.Command {
 				return err
 			}
 			s := &session{env: env, pf: pf}
-			cfg, err := s.loadConfig(false)
+			cfg, err := s.loadConfig(true)
 			if err != nil {
 				return err
 			}
@@ -31,9 +32,10 @@ func newPrepareCmd(env *Env, pf *persistentFlags) *cobra.Command {
 				}
 				names = args
 			}
-			var verbose = env.Stderr
-			if pf.quiet {
-				verbose = nil
+			// Output is streamed only under -v; the log file always has it.
+			var verbose io.Writer
+			if pf.verbose {
+				verbose = env.Stderr
 			}
 			build := s.profileBuilds(cfg, verbose)
 			for _, name := range names {

@@ -49,3 +49,26 @@ cmdline = "console=ttyS0"
 		t.Fatalf("failing build: exit %d, stderr %q", code, errs)
 	}
 }
+
+// TestPrepareOutput: prepare streams the build's output as `[build <name>]`
+// lines only under -v (the log file always gets it), and warns about
+// unknown provium.toml keys like run mode (20-cli-config.md §7.1, §7.4).
+func TestPrepareOutput(t *testing.T) {
+	toml := "[provium]\nrootz = 1\n\n[profiles.one]\nbuild = \"echo compiling one\"\nkernel = \"{out}/vmlinux\"\ncmdline = \"console=ttyS0\"\n"
+	dir := writeTree(t, map[string]string{"provium.toml": toml})
+	in := newInvocation(t, dir)
+	logPath := filepath.Join(in.vars["XDG_RUNTIME_DIR"], "provium", "build-one.log")
+	warning := "provium: warning: " + filepath.Join(dir, "provium.toml") + ": unknown key `provium.rootz`\n"
+
+	code, _, errs := in.exec("prepare")
+	if code != ExitOK || strings.Contains(errs, "[build one]") || !strings.Contains(errs, warning) {
+		t.Fatalf("prepare without -v: exit %d, stderr %q", code, errs)
+	}
+	if b, err := os.ReadFile(logPath); err != nil || !strings.Contains(string(b), "compiling one") {
+		t.Fatalf("build log %s: %q %v", logPath, b, err)
+	}
+	code, _, errs = in.exec("prepare", "-v")
+	if code != ExitOK || !strings.Contains(errs, "[build one] compiling one\n") {
+		t.Fatalf("prepare -v: exit %d, stderr %q", code, errs)
+	}
+}
