@@ -169,3 +169,26 @@ func TestResolve(t *testing.T) {
 		t.Errorf("bad mode: got %v", err)
 	}
 }
+
+// TestDecisionWhy: a decision explains itself for JUnit's accel_reason and
+// doctor: what was requested, where, and what the probe found.
+func TestDecisionWhy(t *testing.T) {
+	ctx := context.Background()
+	missing := Options{Device: filepath.Join(t.TempDir(), "kvm")}
+	d, err := Resolve(ctx, "tcg", "--accel tcg", missing)
+	if err != nil || d.Why() != "tcg requested (--accel tcg)" {
+		t.Errorf("tcg: %q, %v", d.Why(), err)
+	}
+	d, err = Resolve(ctx, "auto", "default", missing)
+	if want := "auto (default): KVM unusable (" + missing.Device + " does not exist)"; err != nil || d.Why() != want {
+		t.Errorf("auto: %q, %v; want %q", d.Why(), err, want)
+	}
+	usable := Decision{Accel: KVM, Requested: Auto, Source: "default", Probe: &Result{Usable: true}}
+	if got := usable.Why(); got != "auto (default): KVM usable" {
+		t.Errorf("auto usable: %q", got)
+	}
+	usable.Requested, usable.Source = KVM, "PROVIUM_ACCEL=kvm"
+	if got := usable.Why(); got != "kvm requested (PROVIUM_ACCEL=kvm): KVM usable" {
+		t.Errorf("kvm usable: %q", got)
+	}
+}

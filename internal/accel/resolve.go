@@ -10,6 +10,27 @@ type Decision struct {
 	Accel  Mode    // KVM or TCG, never Auto
 	Notice string  // the one-line notice to print (unless -q) when auto fell back; else ""
 	Probe  *Result // the probe verdict; nil when TCG was requested
+	// Requested and Source are the request Resolve decided on.
+	Requested Mode
+	Source    string
+}
+
+// Why says why Accel was chosen, in words: the request, where it came
+// from, and what the probe found, e.g. `auto (default): KVM unusable
+// (/dev/kvm does not exist)`. JUnit's accel_reason property carries it.
+func (d Decision) Why() string {
+	req := fmt.Sprintf("%s (%s)", d.Requested, d.Source)
+	if d.Requested != Auto {
+		req = fmt.Sprintf("%s requested (%s)", d.Requested, d.Source)
+	}
+	switch {
+	case d.Probe == nil:
+		return req
+	case d.Probe.Usable:
+		return req + ": KVM usable"
+	default:
+		return req + ": KVM unusable (" + d.Probe.Reason.Text + ")"
+	}
 }
 
 // UnusableError is returned when KVM was explicitly requested but the probe
@@ -41,17 +62,17 @@ func Resolve(ctx context.Context, requested, source string, opts Options) (Decis
 		return Decision{}, err
 	}
 	if mode == TCG {
-		return Decision{Accel: TCG}, nil
+		return Decision{Accel: TCG, Requested: mode, Source: source}, nil
 	}
 	r := Probe(ctx, opts)
 	if err := ctx.Err(); err != nil {
 		return Decision{}, fmt.Errorf("accel: probing KVM: %w", err)
 	}
 	if r.Usable {
-		return Decision{Accel: KVM, Probe: &r}, nil
+		return Decision{Accel: KVM, Probe: &r, Requested: mode, Source: source}, nil
 	}
 	if mode == KVM {
 		return Decision{}, &UnusableError{Source: source, Reason: r.Reason}
 	}
-	return Decision{Accel: TCG, Notice: FallbackNotice(r.Reason), Probe: &r}, nil
+	return Decision{Accel: TCG, Notice: FallbackNotice(r.Reason), Probe: &r, Requested: mode, Source: source}, nil
 }

@@ -15,8 +15,9 @@
 //   - Usage errors (bad flags, bad PATHs, bad flag values) get the
 //     `Run 'provium --help' for usage.` hint; config, preflight and I/O
 //     errors do not.
-//   - The JUnit `accel` property is the requested acceleration (auto, kvm
-//     or tcg) until the VM core reports what was used.
+//   - The JUnit `accel` property is the accelerator the run chose (kvm or
+//     tcg, never auto); `accel_reason` says why (request, its source, the
+//     KVM probe's verdict).
 package cli
 
 import (

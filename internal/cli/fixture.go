@@ -36,7 +36,7 @@ func (s *session) fixtureRuntime(ctx context.Context, cfg *config.Config, set *d
 func (s *session) openFixtures(ctx context.Context, cfg *config.Config, roots []string, requested string, housekeeping bool) *runner.Fixtures {
 	resolved := requested
 	_, source, _ := cfg.Accel(s.pf.accel)
-	if dec, err := accel.Resolve(ctx, requested, source, accel.Options{CacheDir: cfg.ScratchDir()}); err == nil {
+	if dec, err := accel.Resolve(ctx, requested, accelSourceText(source, requested), accel.Options{CacheDir: cfg.ScratchDir()}); err == nil {
 		resolved = string(dec.Accel)
 	}
 	agentPath, _ := (&agentbin.Locator{}).Path(ctx)

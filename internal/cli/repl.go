@@ -130,7 +130,8 @@ func (s *session) repl(ctx context.Context, profile, name, fixtureName string) e
 	in.L().PushFunction(exit)
 	in.L().SetGlobal("quit")
 	if _, err := in.Eval(boot, replChunk); err != nil {
-		return fmt.Errorf("provium repl: %v", err)
+		// codeOf adds the `provium: ` prefix.
+		return fmt.Errorf("repl: %w", err)
 	}
 
 	lines, closeInput := s.replInput()

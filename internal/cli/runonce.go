@@ -132,7 +132,6 @@ func (s *session) runFiles(ctx context.Context, cfg *config.Config, set *discove
 	opts.Fixtures = s.fixtureRuntime(ctx, cfg, set, accel)
 	props := map[string]string{
 		"seed":            fmt.Sprint(s.seed),
-		"accel":           accel,
 		"provium_version": versionNumber(),
 	}
 
@@ -167,6 +166,7 @@ func (s *session) runFiles(ctx context.Context, cfg *config.Config, set *discove
 		}
 	}
 	if s.rf.junit != "" {
+		setProps(results, s.accelProperties(ctx, cfg, accel))
 		if err := report.WriteJUnit(s.env.resolve(s.rf.junit), run, report.JUnitOptions{}); err != nil {
 			return 0, err
 		}
@@ -197,7 +197,7 @@ func (s *session) jobLimit() int {
 func (s *session) guestBackend(cfg *config.Config, requested string, prepare func(context.Context, string) error) *guest.Lazy {
 	return &guest.Lazy{Make: func(ctx context.Context) (*guest.Backend, error) {
 		_, source, _ := cfg.Accel(s.pf.accel)
-		dec, err := accel.Resolve(ctx, requested, source, accel.Options{CacheDir: cfg.ScratchDir()})
+		dec, err := accel.Resolve(ctx, requested, accelSourceText(source, requested), accel.Options{CacheDir: cfg.ScratchDir()})
 		if err != nil {
 			return nil, err
 		}

@@ -1,12 +1,15 @@
 package cli
 
 import (
+	"context"
 	"encoding/xml"
 	"fmt"
 	"os"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/provium/provium/internal/accel"
 )
 
 // checkJSONAgainst compares --json output with want, one subtest per file
@@ -318,6 +321,10 @@ func TestSelftestJUnit(t *testing.T) {
 		t.Fatalf("exit code %d, want 1; stderr:\n%s", code, errOut)
 	}
 	doc := readJUnit(t, path)
+	chosen, err := accel.Resolve(context.Background(), "auto", "default", accel.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	_, failed, _, errored := counts(want)
 	tests := 0
 	for _, fw := range want {
@@ -345,8 +352,10 @@ func TestSelftestJUnit(t *testing.T) {
 		for _, p := range s.Properties {
 			props[p.Name] = p.Value
 		}
-		if props["seed"] != "42" || props["accel"] != "auto" || props["provium_version"] == "" {
-			t.Errorf("%s: properties %v", fw.path, props)
+		// The accel the run chose (never the request `auto`) and why.
+		if props["seed"] != "42" || props["accel"] != string(chosen.Accel) ||
+			props["accel_reason"] != chosen.Why() || props["provium_version"] == "" {
+			t.Errorf("%s: properties %v, want accel %s (%s)", fw.path, props, chosen.Accel, chosen.Why())
 		}
 	}
 	suite := func(path string) junitSuite {
@@ -374,5 +383,23 @@ func TestSelftestJUnit(t *testing.T) {
 	sk := suite("skips.test.lua")
 	if sk.Skipped != 8 || sk.Cases[4].Skipped == nil || sk.Cases[4].Skipped.Message != "skipped: flaky on CI" {
 		t.Errorf("skips suite: skipped=%d case=%+v", sk.Skipped, sk.Cases[4])
+	}
+}
+
+// TestJUnitAccelRequested: an explicit --accel tcg is recorded with where
+// it came from.
+func TestJUnitAccelRequested(t *testing.T) {
+	dir := writeTree(t, map[string]string{"a.test.lua": `test("t", function() end)`})
+	path := t.TempDir() + "/report.xml"
+	code, _, errOut := newInvocation(t, dir).exec("--accel", "tcg", "--junit", path)
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	props := map[string]string{}
+	for _, p := range readJUnit(t, path).Suites[0].Properties {
+		props[p.Name] = p.Value
+	}
+	if props["accel"] != "tcg" || props["accel_reason"] != "tcg requested (--accel tcg)" {
+		t.Fatalf("properties %v", props)
 	}
 }

@@ -18,7 +18,7 @@ func passingFile() *result.File {
 		},
 		Started:    time.Date(2026, 11, 29, 15, 4, 5, 0, time.FixedZone("x", 3600)),
 		Duration:   2 * time.Second,
-		Properties: map[string]string{"seed": "42", "accel": "tcg", "provium_version": "0.1.0"},
+		Properties: map[string]string{"seed": "42", "provium_version": "0.1.0", "accel_reason": "tcg requested (--accel tcg)", "accel": "tcg"},
 	}
 }
 

@@ -237,7 +237,7 @@ func fileError(f *result.File) *junitProblem {
 
 // propertyOrder puts the properties the spec names first; any others follow
 // sorted so the document is deterministic.
-var propertyOrder = []string{"seed", "accel", "provium_version"}
+var propertyOrder = []string{"seed", "accel", "accel_reason", "provium_version"}
 
 func propertiesOf(f *result.File, seed uint64) *junitProperties {
 	props := &junitProperties{}

@@ -285,7 +285,7 @@ func TestJUnitContent(t *testing.T) {
 	for _, p := range pass.childrenNamed("properties")[0].children {
 		props = append(props, p.attr("name")+"="+p.attr("value"))
 	}
-	if want := []string{"seed=42", "accel=tcg", "provium_version=0.1.0"}; !slices.Equal(props, want) {
+	if want := []string{"seed=42", "accel=tcg", "accel_reason=tcg requested (--accel tcg)", "provium_version=0.1.0"}; !slices.Equal(props, want) {
 		t.Errorf("properties %v, want %v", props, want)
 	}
 	cases := pass.childrenNamed("testcase")
