@@ -101,6 +101,8 @@ type Bridge struct {
 	name string
 	lab  *Lab // the creating lab: names attach through it and its parents
 	opts BridgeOpts
+	// created is the creation sequence number within the file (Lab.created).
+	created uint64
 
 	mu      sync.Mutex
 	members []attachment
@@ -108,7 +110,7 @@ type Bridge struct {
 }
 
 func newBridge(l *Lab, name string, opts BridgeOpts) *Bridge {
-	return &Bridge{name: name, lab: l, opts: opts}
+	return &Bridge{name: name, lab: l, opts: opts, created: l.created.Add(1)}
 }
 
 func (b *Bridge) memberKind() MemberKind { return KindBridge }

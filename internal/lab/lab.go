@@ -2,6 +2,7 @@ package lab
 
 import (
 	"sync"
+	"sync/atomic"
 )
 
 // Profiles tells a lab which profiles VMs may be created from. The config
@@ -90,6 +91,10 @@ type Lab struct {
 	env     *Env
 	scope   *Scope
 	barrier *barriers
+	// created numbers the VMs and bridges of the file's whole tree in
+	// creation order (shared by every lab of the file): lab.json lists
+	// them in that order (30-runtime.md A12).
+	created *atomic.Uint64
 
 	mu       sync.Mutex
 	members  []entry // insertion order
@@ -99,7 +104,7 @@ type Lab struct {
 // NewRoot returns the root lab of one file, with a fresh scope: resources
 // created at file top level close when the file ends.
 func NewRoot(env Env) *Lab {
-	return &Lab{kind: LabRoot, env: &env, scope: NewScope(), barrier: newBarriers()}
+	return &Lab{kind: LabRoot, env: &env, scope: NewScope(), barrier: newBarriers(), created: new(atomic.Uint64)}
 }
 
 // NewTestScope returns the lab bound to `provium` for one test body. Its
@@ -107,13 +112,13 @@ func NewRoot(env Env) *Lab {
 // the runner closes when the test ends.
 func (l *Lab) NewTestScope() *Lab {
 	parents := append([]*Lab{l}, l.parents...)
-	return &Lab{kind: LabTestScope, owner: l, parents: parents, env: l.env, scope: NewScope(), barrier: newBarriers()}
+	return &Lab{kind: LabTestScope, owner: l, parents: parents, env: l.env, scope: NewScope(), barrier: newBarriers(), created: l.created}
 }
 
 func (l *Lab) newSubLab(name string) *Lab {
 	// A sub-lab's resources end with the scope its creator belongs to, so it
 	// shares that scope rather than owning one nobody would close.
-	return &Lab{name: name, kind: LabSub, owner: l, env: l.env, scope: l.scope, barrier: newBarriers()}
+	return &Lab{name: name, kind: LabSub, owner: l, env: l.env, scope: l.scope, barrier: newBarriers(), created: l.created}
 }
 
 func (l *Lab) memberKind() MemberKind { return KindSubLab }

@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -166,8 +168,8 @@ type SnapshotVM struct {
 	VM  *VM
 }
 
-// TreeVMs lists the VMs of l and its sub-labs (downward, creation order,
-// parents first) with their relative paths: what a lab snapshot covers.
+// TreeVMs lists the VMs of l and its sub-labs with their relative paths,
+// in creation order across the whole tree: what a lab snapshot covers.
 func (l *Lab) TreeVMs() []SnapshotVM {
 	var out []SnapshotVM
 	l.walkTree("", func(rel string, sub *Lab) {
@@ -175,6 +177,22 @@ func (l *Lab) TreeVMs() []SnapshotVM {
 			out = append(out, SnapshotVM{Rel: joinPath(rel, v.Name()), VM: v})
 		}
 	})
+	slices.SortStableFunc(out, func(a, b SnapshotVM) int { return cmp.Compare(a.VM.created, b.VM.created) })
+	return out
+}
+
+// inCreationOrder returns recs (one per bridge) sorted by the bridges'
+// creation order.
+func inCreationOrder(bridges []*Bridge, recs []BridgeRecord) []BridgeRecord {
+	order := make([]int, len(recs))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(i, j int) int { return cmp.Compare(bridges[i].created, bridges[j].created) })
+	out := make([]BridgeRecord, len(recs))
+	for k, i := range order {
+		out[k] = recs[i]
+	}
 	return out
 }
 
@@ -200,7 +218,8 @@ func (l *Lab) Snapshot(ctx context.Context, dir string, protocol int, sizeOf fun
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return idx, fmt.Errorf("lab:snapshot: %w", err)
 	}
-	var bridges []BridgeRecord
+	var bridges []*Bridge
+	var bridgeRecs []BridgeRecord
 	l.walkTree("", func(rel string, sub *Lab) {
 		if rel != "" {
 			idx.SubLabs = append(idx.SubLabs, rel)
@@ -216,10 +235,10 @@ func (l *Lab) Snapshot(ctx context.Context, dir string, protocol int, sizeOf fun
 			for _, m := range b.Members() {
 				rec.Members = append(rec.Members, joinPath(rel, m))
 			}
-			bridges = append(bridges, rec)
+			bridges, bridgeRecs = append(bridges, b), append(bridgeRecs, rec)
 		}
 	})
-	idx.Bridges = append(idx.Bridges, bridges...)
+	idx.Bridges = append(idx.Bridges, inCreationOrder(bridges, bridgeRecs)...)
 	vms := l.TreeVMs()
 	// Hold every VM's lifecycle lock for the whole snapshot (in one order,
 	// so two snapshots cannot deadlock) and save the running ones together.

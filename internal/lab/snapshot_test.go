@@ -190,3 +190,56 @@ func TestBootRecordRoundTrip(t *testing.T) {
 		t.Errorf("empty record: %+v %v", empty, err)
 	}
 }
+
+// TestLabSnapshotKeepsCreationOrder: lab.json lists VMs and bridges in the
+// order they were created across the whole tree, not grouped by lab
+// (30-runtime.md A12), and a restored lab keeps that order.
+func TestLabSnapshotKeepsCreationOrder(t *testing.T) {
+	env := Env{Profiles: StaticProfiles{"linux"}, Backend: &groupBackend{}}
+	root := NewRoot(env)
+	if _, err := root.NewVM("a", "linux", BootOpts{}); err != nil {
+		t.Fatal(err)
+	}
+	dc, _ := root.SubLab("dc1")
+	if _, err := dc.NewVM("e", "linux", BootOpts{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dc.Bridge("wan"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := root.NewVM("idle", "linux", BootOpts{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := root.Bridge("lan"); err != nil {
+		t.Fatal(err)
+	}
+	names := func(idx LabIndex) (vms, bridges []string) {
+		for _, v := range idx.VMs {
+			vms = append(vms, v.Name)
+		}
+		for _, b := range idx.Bridges {
+			bridges = append(bridges, b.Name)
+		}
+		return vms, bridges
+	}
+	ctx := context.Background()
+	idx, err := root.Snapshot(ctx, t.TempDir(), 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantVMs, wantBridges := []string{"a", "dc1/e", "idle"}, []string{"dc1/wan", "lan"}
+	if vms, bridges := names(idx); !slices.Equal(vms, wantVMs) || !slices.Equal(bridges, wantBridges) {
+		t.Fatalf("lab.json order: vms %v bridges %v, want %v %v", vms, bridges, wantVMs, wantBridges)
+	}
+	other := NewRoot(env)
+	if _, err := other.Restore(ctx, t.TempDir(), idx); err != nil {
+		t.Fatal(err)
+	}
+	again, err := other.Snapshot(ctx, t.TempDir(), 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vms, bridges := names(again); !slices.Equal(vms, wantVMs) || !slices.Equal(bridges, wantBridges) {
+		t.Fatalf("restored order: vms %v bridges %v", vms, bridges)
+	}
+}

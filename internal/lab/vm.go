@@ -27,6 +27,7 @@ type VM struct {
 	profile string
 	lab     *Lab // the lab that created it: fixes its path and backend
 	backend Backend
+	created uint64 // creation sequence number within the file (Lab.created)
 
 	opMu sync.Mutex // serialises lifecycle operations (may be held across backend calls)
 
@@ -43,7 +44,7 @@ type VM struct {
 }
 
 func newVM(l *Lab, name, profile string, opts BootOpts) *VM {
-	return &VM{name: name, profile: profile, lab: l, backend: l.env.Backend, opts: opts, state: Created}
+	return &VM{name: name, profile: profile, lab: l, backend: l.env.Backend, opts: opts, state: Created, created: l.created.Add(1)}
 }
 
 func (v *VM) memberKind() MemberKind { return KindVM }
