@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/provium/provium/internal/sparse"
 )
 
 // SnapshotFiles are the files of one machine snapshot (40 §5). Packing them
@@ -76,7 +78,7 @@ func (m *Machine) save(ctx context.Context, dir string) (SnapshotFiles, error) {
 	}
 	if fast {
 		files.RAM = filepath.Join(dir, "ram")
-		if err := copySparse(m.cfg.RAMPath(), files.RAM); err != nil {
+		if err := sparse.Copy(m.cfg.RAMPath(), files.RAM); err != nil {
 			return fail(fmt.Errorf("copying RAM: %w", err))
 		}
 	}
