@@ -197,15 +197,15 @@ func (s *session) fixtureName(set *discover.Set, p string) (string, error) {
 // buildFixture is `provium fixture build|rebuild P`.
 func (s *session) buildFixture(cfg *config.Config, p string, rebuild bool) error {
 	ctx := context.Background()
+	requested, err := s.checkEnvironment(ctx, cfg)
+	if err != nil {
+		return err
+	}
 	set, err := s.fixtureSet(cfg)
 	if err != nil {
 		return err
 	}
 	name, err := s.fixtureName(set, p)
-	if err != nil {
-		return err
-	}
-	requested, _, err := cfg.Accel(s.pf.accel)
 	if err != nil {
 		return err
 	}

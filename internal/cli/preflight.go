@@ -53,6 +53,24 @@ type preflightInput struct {
 	versionTimeout time.Duration
 }
 
+// checkEnvironment is what every command that boots guests (run mode,
+// repl, fixture build|rebuild) does right after loading the config: pick
+// the requested acceleration, then run the preflight unless
+// --no-preflight (20-cli-config.md §5). It returns the requested accel.
+func (s *session) checkEnvironment(ctx context.Context, cfg *config.Config) (string, error) {
+	accel, source, err := cfg.Accel(s.pf.accel)
+	if err != nil {
+		if s.pf.accel != "" {
+			return "", asUsage(err)
+		}
+		return "", err // PROVIUM_ACCEL: not a command-line mistake
+	}
+	if s.pf.noPreflight {
+		return accel, nil
+	}
+	return accel, preflight(ctx, cfg, s.preflightInputs(accel, source))
+}
+
 // preflightInputs gathers the inputs of a run-mode preflight. An Env
 // without PATH (an in-process invocation that sets no PATH) looks QEMU up in
 // the process's PATH.

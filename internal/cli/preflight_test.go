@@ -164,3 +164,39 @@ func TestBinaryIsProbeChild(t *testing.T) {
 		t.Fatalf("probe through the binary: %+v", r)
 	}
 }
+
+// TestPreflightBeforeBootingSubcommands: repl and fixture build|rebuild run
+// the preflight too (20-cli-config.md §5), so a missing QEMU or an
+// unwritable cache directory is the preflight text with its fix, not a
+// raw boot error; --no-preflight skips it.
+func TestPreflightBeforeBootingSubcommands(t *testing.T) {
+	tree := map[string]string{
+		"provium.toml":         "[provium]\nroots = [\"tests\"]\n\n[profiles.linux]\nkernel = \"/nonexistent/vmlinux\"\ncmdline = \"console=ttyS0\"\n",
+		"tests/fx.fixture.lua": `return provium:vm("a", "linux"):boot():snapshot()`,
+		"tests/none.test.lua":  `test("a", function(t) end)`,
+	}
+	commands := [][]string{{"repl", "linux"}, {"fixture", "build", "fx"}, {"fixture", "rebuild", "fx"}}
+	for _, args := range commands {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			in := newInvocation(t, writeTree(t, tree))
+			in.vars["PATH"] = t.TempDir()
+			want := "provium: qemu: `qemu-system-x86_64` not found on PATH\n  → apt-get install qemu-system-x86\n"
+			if code, out, errOut := in.exec(args...); code != ExitUsage || out != "" || errOut != want {
+				t.Errorf("no QEMU: exit %d, stdout %q, stderr %q", code, out, errOut)
+			}
+			// --no-preflight: the command goes on and fails at the boot.
+			code, _, errOut := in.exec(append([]string{"--no-preflight"}, args...)...)
+			if code != ExitUsage || strings.Contains(errOut, "→") {
+				t.Errorf("--no-preflight: exit %d, stderr %q", code, errOut)
+			}
+
+			in = newInvocation(t, writeTree(t, tree))
+			in.vars["PROVIUM_CACHE_DIR"] = "/proc/nope"
+			code, _, errOut = in.exec(args...)
+			if code != ExitUsage || !strings.HasPrefix(errOut, "provium: cache: `/proc/nope` is not writable: ") ||
+				!strings.HasSuffix(errOut, "\n  → set `[provium] cache_dir` or PROVIUM_CACHE_DIR to a writable directory\n") {
+				t.Errorf("unwritable cache: exit %d, stderr %q", code, errOut)
+			}
+		})
+	}
+}

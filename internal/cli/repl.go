@@ -97,15 +97,17 @@ func (s *session) repl(ctx context.Context, profile, name, fixtureName string) e
 	if err != nil {
 		return err
 	}
+	requested, err := s.checkEnvironment(ctx, cfg)
+	if err != nil {
+		return err
+	}
 	set, err := discover.Discover(discover.Options{Roots: cfg.Roots, Cwd: s.env.Cwd})
 	if err != nil {
 		return err
 	}
-	requested, _, err := cfg.Accel(s.pf.accel)
-	if err != nil {
-		return err
+	if err := os.MkdirAll(cfg.CacheDir(), 0o755); err != nil {
+		return fmt.Errorf("fixture cache: %w", err)
 	}
-	_ = os.MkdirAll(cfg.CacheDir(), 0o755)
 	fx := s.openFixtures(ctx, cfg, set.Roots, requested, false)
 	backend := s.guestBackend(cfg, requested, s.profileBuilds(cfg, nil))
 	defer backend.Close()

@@ -44,17 +44,9 @@ func (s *session) iteration(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	accel, accelSource, err := cfg.Accel(s.pf.accel)
+	accel, err := s.checkEnvironment(ctx, cfg)
 	if err != nil {
-		if s.pf.accel != "" {
-			return 0, asUsage(err)
-		}
-		return 0, err // PROVIUM_ACCEL: not a command-line mistake
-	}
-	if !s.pf.noPreflight {
-		if err := preflight(ctx, cfg, s.preflightInputs(accel, accelSource)); err != nil {
-			return 0, err
-		}
+		return 0, err
 	}
 	set, files, err := s.discovery(cfg, true)
 	if errors.Is(err, errNoRerunState) {
