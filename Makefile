@@ -11,6 +11,7 @@ deps:
 
 build: deps
 	$(GO) build -o $(BIN)/provium ./cmd/provium
+	$(GO) build -o $(BIN)/provium-coverage ./cmd/provium-coverage
 	@# Same flags as internal/agentbin.BuildFlags.
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -o $(BIN)/provium-agent ./cmd/provium-agent
 

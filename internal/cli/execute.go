@@ -28,6 +28,9 @@ type execution struct {
 	// for files that never started.
 	report  func(f *result.File, dispatched bool) error
 	started func()
+	// stream, when set, hears dispatch, blocking and completion of each
+	// file (the event stream).
+	stream *runStream
 }
 
 // executeFiles runs files, at most ex.limit at once, one goroutine per
@@ -56,9 +59,16 @@ func executeFiles(ctx context.Context, files []discover.File, ex execution) ([]*
 		for i, f := range files {
 			select {
 			case sem <- struct{}{}:
-			case <-ctx.Done():
-				done[i] <- slot{}
-				continue
+			default:
+				if ex.stream != nil && ctx.Err() == nil && !tripped.Load() {
+					ex.stream.blocked(f)
+				}
+				select {
+				case sem <- struct{}{}:
+				case <-ctx.Done():
+					done[i] <- slot{}
+					continue
+				}
 			}
 			switch {
 			case ctx.Err() != nil:
@@ -75,10 +85,16 @@ func executeFiles(ctx context.Context, files []discover.File, ex execution) ([]*
 			if ex.started != nil {
 				ex.started()
 			}
+			if ex.stream != nil {
+				ex.stream.dispatched(f)
+			}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				r := runOne(ctx, ex, f)
+				if ex.stream != nil {
+					ex.stream.completed(f, r)
+				}
 				if ex.failFast && !r.Passed() {
 					// Set before the slot is freed, so the dispatcher sees it
 					// before it can start another file.

@@ -18,6 +18,7 @@ import (
 	"github.com/provium/provium/internal/config"
 	"github.com/provium/provium/internal/discover"
 	"github.com/provium/provium/internal/fixture"
+	"github.com/provium/provium/internal/guest"
 	"github.com/provium/provium/internal/runner"
 )
 
@@ -213,7 +214,7 @@ func (s *session) buildFixture(cfg *config.Config, p string, rebuild bool) error
 		return fmt.Errorf("fixture cache: %w", err)
 	}
 	fx := s.openFixtures(ctx, cfg, set.Roots, requested, true)
-	backend := s.guestBackend(cfg, requested, s.profileBuilds(cfg, nil))
+	backend := s.guestBackend(cfg, requested, s.profileBuilds(cfg, nil), guest.Hooks{})
 	defer backend.Close()
 	opts := &runner.Options{Config: cfg, Roots: set.Roots, Seed: s.seed, Backend: backend.ForFile, Fixtures: fx}
 	kind, path, built, err := runner.EnsureFixture(ctx, opts, name, rebuild)

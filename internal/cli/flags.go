@@ -24,6 +24,13 @@ type runFlags struct {
 	jobs        int
 	seed        uint64
 	noProgress  bool
+
+	saveEvents   string
+	eventsStdout bool
+	eventsSocket string
+	coverage     bool
+	trace        string
+	keepFailed   bool
 }
 
 // defaultTimeout is the per-file budget when --timeout is not given.
@@ -53,4 +60,9 @@ func (rf *runFlags) register(cmd *cobra.Command) {
 	f.IntVarP(&rf.jobs, "jobs", "j", 0, "at most `N` files at once (0 = as many as the host allows)")
 	f.Uint64Var(&rf.seed, "seed", 0, "run seed `N` (default random)")
 	f.BoolVar(&rf.noProgress, "no-progress", false, "never draw the status line")
+	f.StringVar(&rf.saveEvents, "save-events", "", "write the event stream to `PATH` (truncated; read it with provium-coverage --from)")
+	f.BoolVar(&rf.eventsStdout, "events-stdout", false, "write the event stream on stdout; results and diagnostics go to stderr")
+	f.StringVar(&rf.eventsSocket, "events-socket", "", "serve the event stream on the unix socket `PATH` to every client from connect time")
+	f.BoolVar(&rf.coverage, "coverage", false, "after the run, report outcomes by meta.spec with provium-coverage")
+	f.StringVar(&rf.trace, "trace", "", "write the run as Chrome/Perfetto trace-event JSON to `PATH`")
 }

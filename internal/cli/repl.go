@@ -19,6 +19,7 @@ import (
 
 	"github.com/provium/provium/internal/config"
 	"github.com/provium/provium/internal/discover"
+	"github.com/provium/provium/internal/guest"
 	"github.com/provium/provium/internal/lua"
 	"github.com/provium/provium/internal/runner"
 	"github.com/provium/provium/internal/snapfile"
@@ -109,7 +110,7 @@ func (s *session) repl(ctx context.Context, profile, name, fixtureName string) e
 		return fmt.Errorf("fixture cache: %w", err)
 	}
 	fx := s.openFixtures(ctx, cfg, set.Roots, requested, false)
-	backend := s.guestBackend(cfg, requested, s.profileBuilds(cfg, nil))
+	backend := s.guestBackend(cfg, requested, s.profileBuilds(cfg, nil), guest.Hooks{})
 	defer backend.Close()
 
 	boot, bannerName, bannerProfile, err := s.replBoot(cfg, fx, profile, name, fixtureName)

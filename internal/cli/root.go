@@ -72,6 +72,7 @@ func NewRoot(env *Env) *cobra.Command {
 		newFixtureCmd(env, pf),
 		newReplCmd(env, pf),
 		newVersionCmd(env),
+		newDoctorCmd(env, pf),
 	)
 	for _, c := range root.Commands() {
 		c.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return asUsage(err) })

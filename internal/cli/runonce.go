@@ -118,10 +118,18 @@ func (s *session) runFiles(ctx context.Context, cfg *config.Config, set *discove
 		}
 		return err
 	}
-	backend := s.guestBackend(cfg, accel, prepare)
+	opts.Fixtures = s.fixtureRuntime(ctx, cfg, set, accel)
+	stream, err := s.openStream(files, set.Roots, opts.Fixtures)
+	if err != nil {
+		return 0, err
+	}
+	opts.Events = stream.em
+	if stream.trace != nil {
+		opts.Trace = stream.trace
+	}
+	backend := s.guestBackend(cfg, accel, prepare, stream.guestHooks())
 	defer backend.Close()
 	opts.Backend = backend.ForFile
-	opts.Fixtures = s.fixtureRuntime(ctx, cfg, set, accel)
 	props := map[string]string{
 		"seed":            fmt.Sprint(s.seed),
 		"provium_version": versionNumber(),
@@ -137,7 +145,9 @@ func (s *session) runFiles(ctx context.Context, cfg *config.Config, set *discove
 		props:    props,
 		report:   out.file,
 		started:  out.started,
+		stream:   stream,
 	})
+	stream.close()
 	run := &result.Run{Files: results, Duration: time.Since(start), Seed: s.seed}
 	out.stop()
 	if err := out.summary(run); err != nil && renderErr == nil {
@@ -163,6 +173,14 @@ func (s *session) runFiles(ctx context.Context, cfg *config.Config, set *discove
 			return 0, err
 		}
 	}
+	if stream.trace != nil {
+		if err := stream.trace.WriteFile(s.env.resolve(s.rf.trace)); err != nil {
+			return 0, fmt.Errorf(errFmtTrace, s.rf.trace, err)
+		}
+	}
+	if s.cov != nil && !s.runCoverage(ctx) {
+		code = ExitFailed
+	}
 	if renderErr != nil {
 		return 0, renderErr
 	}
@@ -186,7 +204,7 @@ func (s *session) jobLimit() int {
 
 // guestBackend makes the VM backend of a run; the KVM probe and the run
 // directory happen at the first boot.
-func (s *session) guestBackend(cfg *config.Config, requested string, prepare func(context.Context, string) error) *guest.Lazy {
+func (s *session) guestBackend(cfg *config.Config, requested string, prepare func(context.Context, string) error, hooks guest.Hooks) *guest.Lazy {
 	return &guest.Lazy{Make: func(ctx context.Context) (*guest.Backend, error) {
 		_, source, _ := cfg.Accel(s.pf.accel)
 		dec, err := accel.Resolve(ctx, requested, accelSourceText(source, requested), accel.Options{CacheDir: cfg.ScratchDir()})
@@ -202,6 +220,7 @@ func (s *session) guestBackend(cfg *config.Config, requested string, prepare fun
 			Accel:       vmm.Accel(dec.Accel),
 			Seed:        s.seed,
 			Prepare:     prepare,
+			Hooks:       hooks,
 		})
 	}}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/provium/provium/internal/config"
 	"github.com/provium/provium/internal/discover"
+	"github.com/provium/provium/internal/events"
 	"github.com/provium/provium/internal/filter"
 	"github.com/provium/provium/internal/rerun"
 	"github.com/provium/provium/internal/units"
@@ -31,6 +33,10 @@ type session struct {
 	seed        uint64
 	rerunFailed bool
 	rerunPath   string
+
+	frames io.Writer          // --events-stdout: the real stdout (env.Stdout is then stderr)
+	sock   *events.SocketSink // --events-socket, for the whole session
+	cov    *coverageRun       // --coverage
 }
 
 // runMode is the root command: parse the flags, then run once or watch.
@@ -38,6 +44,19 @@ func runMode(ctx context.Context, env *Env, cmd *cobra.Command, pf *persistentFl
 	s, err := newSession(env, cmd, pf, rf, args)
 	if err != nil {
 		return err
+	}
+	if rf.eventsSocket != "" {
+		path := s.env.resolve(rf.eventsSocket)
+		sock, err := events.ListenSocket(path, func(line string) { fmt.Fprintln(s.env.Stderr, line) })
+		if err != nil {
+			return fmt.Errorf(errFmtEventsSocket, rf.eventsSocket, err)
+		}
+		s.sock = sock
+		defer sock.Close()
+	}
+	if rf.coverage {
+		s.cov = s.setupCoverage()
+		defer s.cov.cleanup()
 	}
 	if rf.watch {
 		return s.watch(ctx)
@@ -49,7 +68,17 @@ func newSession(env *Env, cmd *cobra.Command, pf *persistentFlags, rf *runFlags,
 	if err := pf.check(); err != nil {
 		return nil, err
 	}
+	if rf.json && rf.eventsStdout {
+		return nil, usagef("%s", msgJSONEventsStdout)
+	}
 	s := &session{env: env, pf: pf, rf: rf, paths: args, rerunFailed: rf.rerunFailed}
+	if rf.eventsStdout {
+		// Frames own stdout; everything else it would carry goes to stderr.
+		moved := *env
+		moved.Stdout = env.Stderr
+		s.env = &moved
+		s.frames = env.Stdout
+	}
 
 	timeout, err := units.ParseTimeoutFlag(rf.timeout)
 	if err != nil {

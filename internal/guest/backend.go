@@ -56,6 +56,8 @@ type Options struct {
 	// find it in VMM().Config().ExtraPorts. Snapshots restore only into a
 	// backend with the same list (the devices must match). Empty: none.
 	SerialPorts []string
+	// Hooks hear machines spawn and exit (hooks.go).
+	Hooks Hooks
 }
 
 // Backend starts guests. It is safe for concurrent use by many files.
@@ -276,11 +278,13 @@ func (b *Backend) start(ctx context.Context, file string, spec lab.BootSpec) (la
 	cfg := b.machineConfig(p, prof, spec.Path, dir)
 	reset := &resetHook{}
 	cfg.OnGuestReset = reset.fire
+	began := time.Now()
 	m, err := vmm.Start(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	g := newMachine(m, p.agentTimeout, spec.OnExit)
+	g.life = b.newLife(file, spec.Path)
 	reset.m.Store(g)
 	g.origin = &origin{b: b, name: spec.Name, profile: spec.Profile, plan: p, profileInitrd: prof.Initrd, timeControlled: spec.Opts.InitialTime != nil}
 	go g.serveRNG(p.seed)
@@ -289,6 +293,7 @@ func (b *Backend) start(ctx context.Context, file string, spec lab.BootSpec) (la
 		_ = g.Stop(context.Background())
 		return nil, fmt.Errorf("%w%s", err, tail)
 	}
+	g.life.spawn(spec.Profile, p.memory, p.cpus, "boot", began)
 	go g.watch()
 	return g, nil
 }

@@ -21,6 +21,7 @@ type Machine struct {
 	agentTimeout time.Duration
 	onExit       func(poweroff bool)
 	origin       *origin // what Snapshot records (snapshot.go)
+	life         *life   // spawn/exit hooks (hooks.go)
 
 	mu    sync.Mutex
 	agent *agentclient.Client
@@ -225,9 +226,11 @@ func (g *Machine) watch() {
 	close(g.exit)
 	g.closeAgent()
 	if g.stopping.Load() {
+		g.life.exit()
 		return
 	}
 	_ = g.vm.Quit(context.Background()) // reap and remove the scratch dir
+	g.life.exit()
 	if g.onExit != nil {
 		g.onExit(exit.Kind == vmm.ExitGuestPoweroff)
 	}
@@ -266,7 +269,13 @@ func (g *Machine) ExitDetail() string {
 func (g *Machine) Stop(ctx context.Context) error {
 	g.stopping.Store(true)
 	g.closeAgent()
-	return g.vm.Quit(ctx)
+	err := g.vm.Quit(ctx)
+	select {
+	case <-g.vm.Done():
+		g.life.exit()
+	default:
+	}
+	return err
 }
 
 // Pause stops the vCPUs.
@@ -300,6 +309,7 @@ func (g *Machine) PowerButton(ctx context.Context, timeout time.Duration) (bool,
 	select {
 	case <-g.vm.Done():
 		_ = g.vm.Quit(ctx)
+		g.life.exit()
 		return true, nil
 	case <-t.C:
 		return false, nil

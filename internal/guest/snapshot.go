@@ -132,6 +132,10 @@ func devices(p *plan, accel vmm.Accel) []string {
 // and leaves it running, its agent session untouched: processes, workers
 // and their handles carry on (10-lua-api.md §6.1).
 func (g *Machine) Snapshot(ctx context.Context, path string) error {
+	if l := g.life; l != nil && l.hooks.Snapshot != nil {
+		began := time.Now()
+		defer func() { l.hooks.Snapshot(l.file, l.vm, began, time.Since(began)) }()
+	}
 	if err := g.SnapshotPrepare(ctx); err != nil {
 		return err
 	}
@@ -339,12 +343,14 @@ func (b *Backend) restore(ctx context.Context, file string, spec lab.BootSpec, s
 	cfg := b.machineConfig(p, prof, spec.Path, dir)
 	reset := &resetHook{}
 	cfg.OnGuestReset = reset.fire
+	began := time.Now()
 	m, err := vmm.Restore(ctx, cfg, files)
 	if err != nil {
 		// QEMU refusing the state is the snapshot's fault (30-runtime.md A9).
 		return nil, fmt.Errorf("%w: %v", snapfile.ErrCorrupt, err)
 	}
 	g := newMachine(m, p.agentTimeout, spec.OnExit)
+	g.life = b.newLife(file, spec.Path)
 	reset.m.Store(g)
 	g.origin = &origin{b: b, name: spec.Name, profile: spec.Profile, plan: p, profileInitrd: prof.Initrd, timeControlled: timeControlled}
 	go g.serveRNG(p.seed)
@@ -367,6 +373,7 @@ func (b *Backend) restore(ctx context.Context, file string, spec lab.BootSpec, s
 			return nil, fmt.Errorf("re-syncing the guest clock: %w", err)
 		}
 	}
+	g.life.spawn(spec.Profile, p.memory, p.cpus, "restore", began)
 	go g.watch()
 	return g, nil
 }

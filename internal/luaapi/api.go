@@ -49,6 +49,7 @@ type API struct {
 	snap     *snapAPI                   // snapshots and fixtures (snapshot.go)
 	consoles map[*lab.VM]*consoleObj    // vm:console() objects, one per VM
 	clocks   map[*lab.VM]*clockObj      // vm:clock() objects, one per VM
+	tracer   func(name string) func()   // --trace spans of VM operations (nil: off)
 }
 
 // Install defines the userdata classes and binds `provium` to the root lab.

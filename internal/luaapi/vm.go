@@ -122,6 +122,11 @@ func (a *API) vmClass() lua.Class {
 		}
 	}
 	a.snapshotVMMethods(ms)
+	for name, m := range ms {
+		if !untraced[name] {
+			ms[name] = a.traced("vm:"+name, m)
+		}
+	}
 	return lua.Class{
 		Name:    classVM,
 		Methods: toFunctions(ms),
@@ -138,6 +143,27 @@ func (a *API) vmClass() lua.Class {
 		},
 	}
 }
+
+// untraced VM methods are cheap getters: they would only clutter --trace.
+var untraced = map[string]bool{
+	"name": true, "profile": true, "state": true, "cid": true, "console_socket_path": true,
+	"open_file_count": true, "open_stream_count": true, "is_quiescent": true, "console": true, "clock": true,
+}
+
+// traced wraps a method in a --trace span named after it.
+func (a *API) traced(name string, m method) method {
+	return func(L *lua.Thread) (int, error) {
+		if a.tracer == nil {
+			return m(L)
+		}
+		end := a.tracer(name)
+		defer end()
+		return m(L)
+	}
+}
+
+// SetTracer makes every VM operation of this file a --trace span.
+func (a *API) SetTracer(begin func(name string) (end func())) { a.tracer = begin }
 
 func vmAction(site string, op func(*lab.VM, context.Context) error) method {
 	return func(L *lua.Thread) (int, error) {

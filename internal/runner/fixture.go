@@ -252,3 +252,10 @@ func EnsureFixture(ctx context.Context, opts *Options, name string, rebuild bool
 	}
 	return kind, fx.Cache.EntryPath(kind, key), built, nil
 }
+
+// ScanKeyer is a keyer for discovery's static scan of test files
+// (fixture_refs and declared claims of file_discovered) when the run has
+// no fixture runtime.
+func ScanKeyer(roots []string) *fixture.Keyer {
+	return fixture.NewKeyer(fixture.KeyerConfig{Roots: roots, PackagePath: packagePath(roots)})
+}

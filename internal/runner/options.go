@@ -10,6 +10,7 @@ import (
 
 	"github.com/provium/provium/internal/config"
 	"github.com/provium/provium/internal/discover"
+	"github.com/provium/provium/internal/events"
 	"github.com/provium/provium/internal/filter"
 	"github.com/provium/provium/internal/lab"
 )
@@ -34,6 +35,18 @@ type Options struct {
 	Backend func(file string) lab.Backend
 	// Fixtures enables vm_fixture/lab_fixture (fixture.go); nil: unavailable.
 	Fixtures *Fixtures
+	// Events receives the test events of 30-runtime.md C2 (nil: none);
+	// they carry the file's root-relative path.
+	Events *events.Emitter
+	// Trace, when set, hears the runner's phases and every guest operation
+	// of a file as spans (--trace).
+	Trace Tracer
+}
+
+// Tracer records spans of one run for the trace view. Begin starts a span
+// on the track of file (its display path) and returns its end.
+type Tracer interface {
+	Begin(file, name string) (end func())
 }
 
 // File is what the runner needs to know about a discovered file.

@@ -116,18 +116,35 @@ func (fr *fileRun) run(parent context.Context) {
 		defer timer.Stop()
 	}
 
+	endSetup := fr.span("setup")
 	if err := fr.setup(); err != nil {
+		endSetup()
 		fr.res.Crashed = true
 		fr.chunkError(err.Error(), 0)
 		return
 	}
+	endSetup()
 	defer fr.api.CloseSnapshots()
-	defer fr.closeScope(fr.root)
+	defer func() {
+		defer fr.span("teardown")()
+		fr.closeScope(fr.root)
+	}()
 
-	if !fr.runChunk() || !fr.takeBaseline() {
+	endTop := fr.span("top level")
+	ok := fr.runChunk() && fr.takeBaseline()
+	endTop()
+	if !ok {
 		return
 	}
 	fr.runTests(ctx)
+}
+
+// span starts a trace span on the file's track; its end is returned.
+func (fr *fileRun) span(name string) func() {
+	if fr.opts.Trace == nil {
+		return func() {}
+	}
+	return fr.opts.Trace.Begin(fr.file.Display, name)
 }
 
 // setup creates the root lab and the globals of a test file's top level.
@@ -154,6 +171,10 @@ func (fr *fileRun) setup() error {
 	api, err := luaapi.Install(L, fr.root)
 	if err != nil {
 		return err
+	}
+	if t := fr.opts.Trace; t != nil {
+		file := fr.file.Display
+		api.SetTracer(func(name string) func() { return t.Begin(file, name) })
 	}
 	fr.api = api
 	api.SetFileName(fr.file.Display)

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/provium/provium/internal/events"
 	"github.com/provium/provium/internal/lua"
 	"github.com/provium/provium/internal/luaapi"
 	"github.com/provium/provium/internal/report"
@@ -29,6 +31,7 @@ func (fr *fileRun) runTests(ctx context.Context) {
 		} else {
 			skip, reason = fr.opts.Filter.Decide(decl.meta)
 		}
+		ran := false
 		switch {
 		case fr.fileTimedOut.Load():
 			tr.Status, tr.Message = result.Failed, msgNotRunTimedOut
@@ -41,6 +44,9 @@ func (fr *fileRun) runTests(ctx context.Context) {
 		case tornDownBy != "":
 			tr.Status, tr.Message = result.Failed, fmt.Sprintf(msgLabTornDown, tornDownBy)
 		default:
+			ran = true
+			fr.emit(events.TestStarted{Path: fr.file.RootRel, Name: decl.name, Meta: decl.meta})
+			endSpan := fr.span("test " + decl.name)
 			timedOut := fr.runTest(ctx, i+1, decl, &tr)
 			if timedOut {
 				// A test watchdog tears the whole file lab down (30 B7).
@@ -48,7 +54,9 @@ func (fr *fileRun) runTests(ctx context.Context) {
 				tornDownBy = decl.name
 			}
 			tornDownBy = fr.afterTest(i, timedOut, tornDownBy)
+			endSpan()
 		}
+		fr.emitOutcome(&tr, ran)
 		fr.res.Tests = append(fr.res.Tests, tr)
 	}
 }
@@ -173,4 +181,48 @@ func (fr *fileRun) contextState(prel, tIdx int) (failed bool, message string, lo
 	}
 	L.Pop(4)
 	return failed, message, logs
+}
+
+// emit sends one event when the run has a stream.
+func (fr *fileRun) emit(p events.Payload) {
+	fr.opts.Events.Emit(p)
+}
+
+// emitOutcome sends a test's outcome (30-runtime.md C4): passed and failed
+// always follow a test_started (a cascade failure that never ran gets one
+// first); a skip follows it only when the body ran.
+func (fr *fileRun) emitOutcome(tr *result.Test, ran bool) {
+	if !fr.opts.Events.Active() {
+		return
+	}
+	path := fr.file.RootRel
+	meta := events.Meta(tr.Meta)
+	if !ran && tr.Status != result.Skipped {
+		fr.emit(events.TestStarted{Path: path, Name: tr.Name, Meta: meta})
+	}
+	d := uint64(max(tr.Duration, 0))
+	switch tr.Status {
+	case result.Passed:
+		fr.emit(events.TestPassed{Path: path, Name: tr.Name, DurationNs: d, Meta: meta})
+	case result.Skipped:
+		fr.emit(events.TestSkipped{Path: path, Name: tr.Name, Reason: tr.Message, Meta: meta})
+	default:
+		fr.emit(events.TestFailed{Path: path, Name: tr.Name, DurationNs: d, Reason: tr.Message,
+			ConsoleExcerpt: ConsoleExcerpt(tr.Consoles), Meta: meta})
+	}
+}
+
+// ConsoleExcerpt renders the console tails of a failed test as
+// test_failed.console_excerpt: per VM, in boot order, a line
+// `--- console <vm> ---` and its tail; invalid UTF-8 becomes U+FFFD.
+func ConsoleExcerpt(cs []result.Console) string {
+	var sb strings.Builder
+	for _, c := range cs {
+		sb.WriteString("--- console " + c.VM + " ---\n")
+		sb.WriteString(strings.ToValidUTF8(c.Tail, "\uFFFD"))
+		if c.Tail != "" && !strings.HasSuffix(c.Tail, "\n") {
+			sb.WriteString("\n")
+		}
+	}
+	return sb.String()
 }
