@@ -82,7 +82,7 @@ func newFixtureCmd(env *Env, pf *persistentFlags) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
-	sub := func(use, short string, args cobra.PositionalArgs, run func(s *session, cfg *config.Config, args []string) error) *cobra.Command {
+	sub := func(use, short string, args cobra.PositionalArgs, run func(ctx context.Context, s *session, cfg *config.Config, args []string) error) *cobra.Command {
 		return &cobra.Command{
 			Use: use, Short: short, Args: args,
 			RunE: func(cmd *cobra.Command, args []string) error {
@@ -94,12 +94,12 @@ func newFixtureCmd(env *Env, pf *persistentFlags) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return run(s, cfg, args)
+				return run(cmd.Context(), s, cfg, args)
 			},
 		}
 	}
 	cmd.AddCommand(
-		sub("list", "List the cache entries", cobra.NoArgs, func(s *session, cfg *config.Config, _ []string) error {
+		sub("list", "List the cache entries", cobra.NoArgs, func(_ context.Context, s *session, cfg *config.Config, _ []string) error {
 			c := fixture.New(cfg.CacheDir())
 			entries, err := c.Entries()
 			exists := !errors.Is(err, fs.ErrNotExist)
@@ -108,7 +108,7 @@ func newFixtureCmd(env *Env, pf *persistentFlags) *cobra.Command {
 			}
 			return writeLines(s.env.Stdout, fixture.ListLines(c.Dir(), entries, exists))
 		}),
-		sub("clean", "Remove every cache entry", cobra.NoArgs, func(s *session, cfg *config.Config, _ []string) error {
+		sub("clean", "Remove every cache entry", cobra.NoArgs, func(_ context.Context, s *session, cfg *config.Config, _ []string) error {
 			res, err := fixture.New(cfg.CacheDir()).Clean()
 			exists := !errors.Is(err, fs.ErrNotExist)
 			if err != nil && exists {
@@ -120,7 +120,7 @@ func newFixtureCmd(env *Env, pf *persistentFlags) *cobra.Command {
 			}
 			return writeLines(s.env.Stdout, out)
 		}),
-		sub("stale", "List fixtures without a cache entry", cobra.NoArgs, func(s *session, cfg *config.Config, _ []string) error {
+		sub("stale", "List fixtures without a cache entry", cobra.NoArgs, func(_ context.Context, s *session, cfg *config.Config, _ []string) error {
 			set, err := s.fixtureSet(cfg)
 			if err != nil {
 				return err
@@ -138,11 +138,11 @@ func newFixtureCmd(env *Env, pf *persistentFlags) *cobra.Command {
 			}
 			return writeLines(s.env.Stdout, fixture.StaleLines(stale))
 		}),
-		sub("build P", "Build a fixture into the cache unless present", cobra.ExactArgs(1), func(s *session, cfg *config.Config, args []string) error {
-			return s.buildFixture(cfg, args[0], false)
+		sub("build P", "Build a fixture into the cache unless present", cobra.ExactArgs(1), func(ctx context.Context, s *session, cfg *config.Config, args []string) error {
+			return s.buildFixture(ctx, cfg, args[0], false)
 		}),
-		sub("rebuild P", "Evict a fixture's entry and build it again", cobra.ExactArgs(1), func(s *session, cfg *config.Config, args []string) error {
-			return s.buildFixture(cfg, args[0], true)
+		sub("rebuild P", "Evict a fixture's entry and build it again", cobra.ExactArgs(1), func(ctx context.Context, s *session, cfg *config.Config, args []string) error {
+			return s.buildFixture(ctx, cfg, args[0], true)
 		}),
 	)
 	return cmd
@@ -195,9 +195,9 @@ func (s *session) fixtureName(set *discover.Set, p string) (string, error) {
 	return name, nil
 }
 
-// buildFixture is `provium fixture build|rebuild P`.
-func (s *session) buildFixture(cfg *config.Config, p string, rebuild bool) error {
-	ctx := context.Background()
+// buildFixture is `provium fixture build|rebuild P`; a signal (ctx) stops
+// the build and tears its VMs down.
+func (s *session) buildFixture(ctx context.Context, cfg *config.Config, p string, rebuild bool) error {
 	requested, err := s.checkEnvironment(ctx, cfg)
 	if err != nil {
 		return err

@@ -203,51 +203,33 @@ func platform(s FixtureSetup) fixture.Platform {
 
 // EnsureFixture is `provium fixture build|rebuild`: it builds the named
 // fixture into the cache unless an entry exists (rebuild: evicts it
-// first), without restoring it anywhere. It returns the entry's kind and
-// path and whether it was built now.
+// first), without restoring it anywhere. The fixture's kind is unknown
+// until its chunk ran, so the cache holds both build locks of the key
+// meanwhile (fixture.Cache.Ensure): a test run's vm_fixture or
+// lab_fixture of it waits for this build, and this one for theirs. It
+// returns the entry's kind and path and whether it was built now.
 func EnsureFixture(ctx context.Context, opts *Options, name string, rebuild bool) (kind fixture.Kind, path string, built bool, err error) {
 	fx := opts.Fixtures
 	src, key, err := fx.Keyer.Fixture(name)
 	if err != nil {
 		return "", "", false, err
 	}
-	if rebuild {
-		for _, k := range []fixture.Kind{fixture.KindVM, fixture.KindLab} {
-			l, err := fx.Cache.Acquire(ctx, k, key, fixture.LockInfo{Fixture: src.Name, Argv: fx.Argv}, nil)
-			if err != nil {
-				return "", "", false, err
-			}
-			err = l.RemoveEntry()
-			l.Release()
-			if err != nil {
-				return "", "", false, err
-			}
-		}
-	}
-	kind, found := fx.Cache.Lookup(key)
-	if !found {
-		kind = fixture.KindVM
-	}
-	var out luaapi.Built
-	defer func() {
-		if out.Cleanup != nil {
-			out.Cleanup()
-		}
-	}()
-	hooks := fixture.Hooks{
-		Restore: func(context.Context, fixture.Kind, string) error { return nil },
-		Build: func(ctx context.Context, _ *fixture.Lock) (int64, error) {
-			if out, err = buildFixture(ctx, opts, src); err != nil {
-				return 0, err
-			}
-			built, kind = true, out.Kind
-			return luaapi.PackBuilt(fx.Cache, key, out)
-		},
-		Warn: fx.Warn,
-	}
-	req := fixture.Request{Name: src.Name, Key: key, Kind: kind,
+	req := fixture.EnsureRequest{Name: src.Name, Key: key, Rebuild: rebuild,
 		Info: fixture.LockInfo{Fixture: src.Name, Argv: fx.Argv, Started: time.Now()}}
-	if err := fx.Cache.Obtain(ctx, req, hooks); err != nil {
+	kind, built, err = fx.Cache.Ensure(ctx, req, func(ctx context.Context) (fixture.Kind, error) {
+		out, err := buildFixture(ctx, opts, src)
+		if out.Cleanup != nil {
+			defer out.Cleanup()
+		}
+		if err != nil {
+			return "", err
+		}
+		if _, err := luaapi.PackBuilt(fx.Cache, key, out); err != nil {
+			return "", err
+		}
+		return out.Kind, nil
+	})
+	if err != nil {
 		return "", "", false, err
 	}
 	return kind, fx.Cache.EntryPath(kind, key), built, nil
