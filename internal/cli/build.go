@@ -24,6 +24,9 @@ func (s *session) profileBuilds(cfg *config.Config, verbose io.Writer) func(cont
 		if err := os.MkdirAll(cfg.ScratchDir(), 0o700); err != nil {
 			return err
 		}
+		if p, ok := cfg.Profiles[profile]; ok && p.Implicit {
+			return s.implicit.ensure(ctx, s.env.Stderr, s.pf.quiet)
+		}
 		return builder.Ensure(ctx, profile)
 	}
 }

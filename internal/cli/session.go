@@ -37,6 +37,8 @@ type session struct {
 	frames io.Writer          // --events-stdout: the real stdout (env.Stdout is then stderr)
 	sock   *events.SocketSink // --events-socket, for the whole session
 	cov    *coverageRun       // --coverage
+
+	implicit implicitImage // the default image as profile `linux` (zeroconfig.go)
 }
 
 // runMode is the root command: parse the flags, then run once or watch.
@@ -146,6 +148,7 @@ func (s *session) loadConfig(print bool) (*config.Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	withImplicitLinux(cfg)
 	if print {
 		for _, w := range cfg.Warnings {
 			s.notice("%s", w)

@@ -74,7 +74,7 @@ func suiteWant() []fileWant {
 		}},
 		{path: "lab.test.lua", tests: []testWant{
 			pass("unknown profile"),
-			fail("unknown profile raised", "lab:vm: unknown profile `nope` (known: big, small)"),
+			fail("unknown profile raised", "lab:vm: unknown profile `nope` (known: big, small); declare [profiles.nope] in provium.toml, or use profile `linux`, the default image (`provium image build >> provium.toml` pins it)"),
 			fail("vm lookup miss", "lab:vm: no vm named `ghost` in lab `provium` or its parent scopes"),
 			pass("dot sugar"),
 			pass("shadowing a file-scope vm"),

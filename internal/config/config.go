@@ -119,13 +119,18 @@ type Profile struct {
 	Arch             string
 	Machine          string // q35 | pc | microvm
 	Firmware         string // auto | qboot | seabios
+	// Implicit marks the default-image profile the configuration did not
+	// declare (implicit.go).
+	Implicit bool
 }
 
 // ProfileNames returns the profile names in bytewise order.
 func (c *Config) ProfileNames() []string {
 	names := make([]string, 0, len(c.Profiles))
-	for n := range c.Profiles {
-		names = append(names, n)
+	for n, p := range c.Profiles {
+		if !p.Implicit {
+			names = append(names, n)
+		}
 	}
 	sort.Strings(names)
 	return names
@@ -145,6 +150,9 @@ func (c *Config) Profile(name string) (*Profile, error) {
 func (c *Config) DefaultProfile() (*Profile, error) {
 	names := c.ProfileNames()
 	if len(names) == 0 {
+		if p, ok := c.Profiles[ImplicitProfile]; ok {
+			return p, nil
+		}
 		return nil, fmt.Errorf(errNoProfiles, c.Path)
 	}
 	return c.Profiles[names[0]], nil

@@ -14,7 +14,7 @@ const (
 	errFmtDuplicateVM      = "%s: vm `%s` already exists in lab `%s` (DuplicateVmName)"
 	errFmtDuplicateBridge  = "%s: bridge `%s` already exists in lab `%s` (DuplicateBridgeName)"
 	errFmtDuplicateLab     = "%s: lab `%s` already exists in lab `%s` (DuplicateLabName)"
-	errFmtUnknownProfile   = "lab:vm: unknown profile `%s` (known: %s)"
+	errFmtUnknownProfile   = "lab:vm: unknown profile `%s` (known: %s); declare [profiles.%s] in provium.toml, or use profile `linux`, the default image (`provium image build >> provium.toml` pins it)"
 	errFmtBridgeOptsDiffer = "lab:bridge: bridge `%s` already exists in lab `%s` with different opts (%s, asked for %s)"
 )
 
@@ -82,12 +82,15 @@ func (l *Lab) checkProfile(profile string) error {
 	if slices.Contains(known, profile) {
 		return nil
 	}
+	if h, ok := l.env.Profiles.(interface{ HasProfile(string) bool }); ok && h.HasProfile(profile) {
+		return nil // an implicit profile (the default image)
+	}
 	list := "none declared"
 	if len(known) > 0 {
 		sorted := slices.Sorted(slices.Values(known))
 		list = strings.Join(sorted, ", ")
 	}
-	return fmt.Errorf(errFmtUnknownProfile, profile, list)
+	return fmt.Errorf(errFmtUnknownProfile, profile, list, profile)
 }
 
 // Bridge is `lab:bridge(name)`: the bridge of that name here or in a parent

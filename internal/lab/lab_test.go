@@ -54,9 +54,9 @@ func TestNewVMErrors(t *testing.T) {
 	_, err := root.NewVM("a", "linux", BootOpts{})
 	wantErr(t, err, "lab:vm: vm `a` already exists in lab `provium` (DuplicateVmName)")
 	_, err = root.NewVM("b", "windows", BootOpts{})
-	wantErr(t, err, "lab:vm: unknown profile `windows` (known: linux, peios)")
+	wantErr(t, err, "lab:vm: unknown profile `windows` (known: linux, peios); declare [profiles.windows] in provium.toml, or use profile `linux`, the default image (`provium image build >> provium.toml` pins it)")
 	_, err = NewRoot(Env{}).NewVM("b", "linux", BootOpts{})
-	wantErr(t, err, "lab:vm: unknown profile `linux` (known: none declared)")
+	wantErr(t, err, "lab:vm: unknown profile `linux` (known: none declared); declare [profiles.linux] in provium.toml, or use profile `linux`, the default image (`provium image build >> provium.toml` pins it)")
 	_, err = root.NewVM("b.c", "linux", BootOpts{})
 	wantErr(t, err, "lab:vm: invalid vm name `b.c` (1-63 letters, digits, `_` or `-`, starting with a letter or digit)")
 	if names := root.VMNames(); !slices.Equal(names, []string{"a"}) {

@@ -150,9 +150,9 @@ func (fr *fileRun) span(name string) func() {
 // setup creates the root lab and the globals of a test file's top level.
 func (fr *fileRun) setup() error {
 	L := fr.L
-	var profiles lab.StaticProfiles
+	var profiles lab.Profiles = lab.StaticProfiles(nil)
 	if cfg := fr.opts.Config; cfg != nil {
-		profiles = cfg.ProfileNames()
+		profiles = cfg // declared profiles, and the implicit default image
 	}
 	env := lab.Env{Profiles: profiles}
 	if fr.opts.Verbose && fr.opts.Diagnostics != nil {
