@@ -14,6 +14,9 @@ build: deps
 	$(GO) build -o $(BIN)/provium-coverage ./cmd/provium-coverage
 	@# Same flags as internal/agentbin.BuildFlags.
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -o $(BIN)/provium-agent ./cmd/provium-agent
+	@# The worker executor (C, static, single-threaded); same flags as
+	@# internal/agentbin.WorkerCompilers.
+	musl-gcc -static -Os -s -Wall -o $(BIN)/provium-worker cmd/provium-worker/worker.c
 
 # The whole test suite: vet, the Lua binding and runner under the race
 # detector, then every package (VM tests boot real guests under TCG).

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs what Provium needs to build and run on Debian 12: the static Lua
 # 5.4 library for the cgo binding, QEMU (and qemu-utils: qemu-io, qemu-nbd
-# for the NBD server's tests and benchmark), busybox-static, cpio, zstd and
-# xz-utils (the default image's kernel payload is XZ). Packages already
+# for the NBD server's tests and benchmark), busybox-static, cpio, zstd,
+# xz-utils (the default image's kernel payload is XZ) and musl-tools (the
+# guest's worker executor is a small static C program). Packages already
 # present are left alone; apt-get runs only when something is missing.
 set -euo pipefail
 
 need=()
-for pkg in liblua5.4-dev qemu-system-x86 qemu-system-data qemu-utils busybox-static cpio zstd xz-utils; do
+for pkg in liblua5.4-dev qemu-system-x86 qemu-system-data qemu-utils busybox-static cpio zstd xz-utils musl-tools; do
 	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ "${#need[@]}" -eq 0 ]; then

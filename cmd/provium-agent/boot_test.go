@@ -17,7 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/provium/provium/internal/agentbin"
 	"github.com/provium/provium/internal/agentclient"
+	"github.com/provium/provium/internal/guest"
 	"github.com/provium/provium/internal/image"
 	"github.com/provium/provium/internal/initrd"
 	"github.com/provium/provium/internal/proto"
@@ -50,7 +52,11 @@ func bootAgentVM(t *testing.T, ctx context.Context, res *image.Result, agentBin 
 	if err != nil {
 		t.Fatal(err)
 	}
-	overlay, err := initrd.Overlay(bin, bootJSON, extra...)
+	worker, err := guest.WorkerFile(ctx, &agentbin.Locator{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	overlay, err := initrd.Overlay(bin, bootJSON, append([]initrd.File{worker}, extra...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

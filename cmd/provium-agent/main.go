@@ -45,7 +45,6 @@ func run(argv []string) int {
 	servePort := fs.Bool("serve-port", false, "serve the virtio agent port (started by the init process)")
 	chain := fs.Bool("chain", false, "with --serve-port: set up a private view of /dev, /proc, /sys first")
 	restarted := fs.Bool("restarted", false, "with --serve-port: an earlier server died; end the host's stale session first")
-	workerFD := fs.Int("worker-fd", -1, "run as a worker on fd `N`")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(argv[1:]); err != nil {
 		return 2
@@ -54,8 +53,6 @@ func run(argv []string) int {
 	case *showVersion:
 		fmt.Println(version)
 		return 0
-	case *workerFD >= 0:
-		return serveWorkerMain(*workerFD)
 	case *serveStdio:
 		return serveStdioMain()
 	case *serveUnix != "":
@@ -121,19 +118,6 @@ func serveUnixMain(path string) int {
 	}
 	for ; sessions > 0; sessions-- {
 		<-done
-	}
-	return 0
-}
-
-// serveWorkerMain is a worker process started by the agent for
-// spawn_worker: one session on the inherited socket, then exit.
-func serveWorkerMain(fd int) int {
-	if os.Getenv("PATH") == "" {
-		os.Setenv("PATH", defaultPath)
-	}
-	if err := agent.ServeWorker(context.Background(), newServer(), fd); err != nil {
-		logf("worker: %v", err)
-		return 1
 	}
 	return 0
 }

@@ -3,12 +3,12 @@ package agent
 import (
 	"bytes"
 	"context"
-	"errors"
+	"fmt"
+	"io"
 	"os"
-	"os/exec"
 	"strings"
+	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -100,66 +100,66 @@ func lookPath(name string, env []string) (string, error) {
 	return "", proto.ErrnoError(unix.ENOENT)
 }
 
-// prepareCmd resolves an ExecReq into a command in its own process group,
-// with no stdio attached yet.
-func prepareCmd(r proto.ExecReq) (*exec.Cmd, error) {
-	var env []string
-	if !r.EnvClear {
-		env = os.Environ()
-	}
-	env = mergeEnv(env, r.Env)
-
-	var path string
-	var argv []string
-	if r.Shell {
-		if len(r.Args) > 0 {
-			return nil, &proto.Error{Message: "exec: shell form takes no args"}
-		}
-		path, argv = "/bin/sh", []string{"/bin/sh", "-c", r.Cmd}
-	} else {
-		p, err := lookPath(r.Cmd, env)
-		if err != nil {
-			return nil, err
-		}
-		path, argv = p, append([]string{r.Cmd}, r.Args...)
-	}
-	cwd := r.Cwd
-	if cwd == "" {
-		cwd = "/"
-	}
-	return &exec.Cmd{
-		Path:        path,
-		Args:        argv,
-		Env:         env,
-		Dir:         cwd,
-		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
-	}, nil
-}
-
 // runExec runs a command to completion in its own process group. On timeout
 // or when ctx ends (session gone) the whole group is SIGKILLed, so children
-// of a shell die with it. start starts the prepared command (a worker forks
-// from its syscall thread so children get that thread's credentials).
-func runExec(ctx context.Context, r proto.ExecReq, start func(*exec.Cmd) error) (proto.ExecResult, error) {
-	cmd, err := prepareCmd(r)
+// of a shell die with it. Once the command exited, background children
+// still holding its stdout/stderr get pipeDrainDelay before the pipes are
+// closed. launch starts it (a worker's executor, or the agent itself).
+func runExec(ctx context.Context, r proto.ExecReq, launch launcher, inheritCwd bool) (proto.ExecResult, error) {
+	spec, err := prepareSpec(r, inheritCwd)
 	if err != nil {
+		return proto.ExecResult{}, err
+	}
+	var pipes [6]*os.File // stdin r/w, stdout r/w, stderr r/w
+	closeAll := func() {
+		for _, f := range pipes {
+			if f != nil {
+				f.Close()
+			}
+		}
+	}
+	for i := 0; i < 6; i += 2 {
+		if pipes[i], pipes[i+1], err = os.Pipe(); err != nil {
+			closeAll()
+			return proto.ExecResult{}, fmt.Errorf("exec: pipe: %w", err)
+		}
+	}
+	inR, inW, outR, outW, errR, errW := pipes[0], pipes[1], pipes[2], pipes[3], pipes[4], pipes[5]
+	c, err := launch(spec, [3]*os.File{inR, outW, errW})
+	// The child has its copies; ours would keep the pipes from reaching EOF.
+	inR.Close()
+	outW.Close()
+	errW.Close()
+	if err != nil {
+		inW.Close()
+		outR.Close()
+		errR.Close()
 		return proto.ExecResult{}, err
 	}
 	stdout := &cappedBuffer{max: proto.MaxCapture}
 	stderr := &cappedBuffer{max: proto.MaxCapture}
-	cmd.Stdin = bytes.NewReader(r.Stdin)
-	cmd.Stdout = stdout
-	cmd.Stderr = stderr
-	cmd.WaitDelay = pipeDrainDelay
-	if err := start(cmd); err != nil {
-		return proto.ExecResult{}, err
-	}
-	pgid := cmd.Process.Pid
+	var copies sync.WaitGroup
+	copies.Add(3)
+	go func() {
+		defer copies.Done()
+		_, _ = io.Copy(stdout, outR)
+	}()
+	go func() {
+		defer copies.Done()
+		_, _ = io.Copy(stderr, errR)
+	}()
+	go func() {
+		defer copies.Done()
+		// The given bytes, then EOF. A command that never reads its stdin
+		// is unblocked by the close below.
+		_, _ = inW.Write(r.Stdin)
+		inW.Close()
+	}()
+
+	pgid := c.Pid()
 	var timedOut atomic.Bool
 	killGroup := func() { _ = unix.Kill(-pgid, unix.SIGKILL) }
-
 	done := make(chan struct{})
-	defer close(done)
 	var timeout <-chan time.Time
 	if r.TimeoutMs > 0 {
 		t := time.NewTimer(time.Duration(r.TimeoutMs) * time.Millisecond)
@@ -176,13 +176,19 @@ func runExec(ctx context.Context, r proto.ExecReq, start func(*exec.Cmd) error) 
 		case <-done:
 		}
 	}()
-
-	err = cmd.Wait()
-	var exitErr *exec.ExitError
-	if err != nil && !errors.As(err, &exitErr) && !errors.Is(err, exec.ErrWaitDelay) {
+	ws, err := c.Wait()
+	close(done)
+	deadline := time.Now().Add(pipeDrainDelay)
+	_ = outR.SetReadDeadline(deadline)
+	_ = errR.SetReadDeadline(deadline)
+	_ = inW.SetWriteDeadline(deadline)
+	copies.Wait()
+	inW.Close()
+	outR.Close()
+	errR.Close()
+	if err != nil {
 		return proto.ExecResult{}, err
 	}
-	ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
 	res := execResult(ws, timedOut.Load(), stdout.buf.Bytes(), stderr.buf.Bytes())
 	res.StdoutDropped, res.StderrDropped = stdout.dropped, stderr.dropped
 	return res, nil

@@ -29,6 +29,11 @@ type handle struct {
 	mu     sync.Mutex
 	fd     int
 	closed bool
+	// A worker's file lives in its executor's fd table (ownerFD, what
+	// the worker's syscalls and file:fd() see); fd is the agent's
+	// duplicate for I/O.
+	wp      *workerProc
+	ownerFD int
 }
 
 func newSession() *session {
@@ -65,7 +70,9 @@ func openFlags(m proto.OpenMode) (int, error) {
 	return flags | unix.O_CLOEXEC, nil
 }
 
-func (s *session) open(r proto.OpenReq) (proto.OpenResp, error) {
+// open opens r.Path in the agent, or in the worker's executor (wp) so the
+// worker's credentials, root and cwd decide.
+func (s *session) open(r proto.OpenReq, wp *workerProc) (proto.OpenResp, error) {
 	flags, err := openFlags(r.Mode)
 	if err != nil {
 		return proto.OpenResp{}, err
@@ -74,19 +81,27 @@ func (s *session) open(r proto.OpenReq) (proto.OpenResp, error) {
 	if perm == 0 {
 		perm = 0o644
 	}
-	fd, err := unix.Open(r.Path, flags, perm)
+	h := &handle{wp: wp}
+	if wp != nil {
+		h.ownerFD, h.fd, err = wp.open(r.Path, flags, perm)
+	} else {
+		h.fd, err = unix.Open(r.Path, flags, perm)
+		h.ownerFD = h.fd
+	}
 	if err != nil {
 		return proto.OpenResp{}, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.files == nil {
-		unix.Close(fd)
+		s.mu.Unlock()
+		_ = h.closeFD()
+		s.mu.Lock()
 		return proto.OpenResp{}, errSessionClosed
 	}
 	s.next++
-	s.files[s.next] = &handle{fd: fd}
-	return proto.OpenResp{Handle: s.next, Fd: fd}, nil
+	s.files[s.next] = h
+	return proto.OpenResp{Handle: s.next, Fd: h.ownerFD}, nil
 }
 
 func (s *session) lookup(id uint64) (*handle, error) {
@@ -187,6 +202,9 @@ func (h *handle) closeFD() error {
 		return nil
 	}
 	h.closed = true
+	if h.wp != nil {
+		h.wp.closeFD(h.ownerFD)
+	}
 	return unix.Close(h.fd)
 }
 

@@ -2,13 +2,10 @@ package agent
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -165,7 +162,7 @@ func pump(r *os.File, b *outBuf) {
 // drained (at most pipeDrainDelay after exit).
 type process struct {
 	handle uint64
-	cmd    *exec.Cmd
+	c      child
 	pid    int
 	stdout *outBuf
 	stderr *outBuf
@@ -174,7 +171,7 @@ type process struct {
 	finished chan struct{} // closed once reaped and drained; result valid
 
 	mu         sync.Mutex
-	ws         syscall.WaitStatus
+	ws         unix.WaitStatus
 	timedOut   bool
 	stdin      *os.File // nil once closed
 	result     proto.ExecResult
@@ -184,11 +181,11 @@ type process struct {
 
 // startProcess starts r with its stdin, stdout and stderr on pipes owned by
 // the new process entry.
-func startProcess(r proto.ExecReq, start func(*exec.Cmd) error) (*process, error) {
+func startProcess(r proto.ExecReq, launch launcher, inheritCwd bool) (*process, error) {
 	if r.TimeoutMs != 0 {
 		return nil, &proto.Error{Message: "proc_start: timeout is not honoured here; pass it to wait"}
 	}
-	cmd, err := prepareCmd(r)
+	spec, err := prepareSpec(r, inheritCwd)
 	if err != nil {
 		return nil, err
 	}
@@ -221,8 +218,8 @@ func startProcess(r proto.ExecReq, start func(*exec.Cmd) error) (*process, error
 		closeAll()
 		return nil, err
 	}
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, errW
-	if err := start(cmd); err != nil {
+	c, err := launch(spec, [3]*os.File{inR, outW, errW})
+	if err != nil {
 		closeAll()
 		return nil, err
 	}
@@ -231,8 +228,8 @@ func startProcess(r proto.ExecReq, start func(*exec.Cmd) error) (*process, error
 	outW.Close()
 	errW.Close()
 	p := &process{
-		cmd:      cmd,
-		pid:      cmd.Process.Pid,
+		c:        c,
+		pid:      c.Pid(),
 		stdout:   newOutBuf(),
 		stderr:   newOutBuf(),
 		exited:   make(chan struct{}),
@@ -258,8 +255,7 @@ func startProcess(r proto.ExecReq, start func(*exec.Cmd) error) (*process, error
 // waitLoop reaps the process, gives background holders of its pipes
 // pipeDrainDelay to finish, and records the result.
 func (p *process) waitLoop(outR, errR *os.File) {
-	_ = p.cmd.Wait()
-	ws, _ := p.cmd.ProcessState.Sys().(syscall.WaitStatus)
+	ws, _ := p.c.Wait()
 	p.mu.Lock()
 	p.ws = ws
 	p.mu.Unlock()
@@ -280,7 +276,7 @@ func (p *process) waitLoop(outR, errR *os.File) {
 	close(p.finished)
 }
 
-func execResult(ws syscall.WaitStatus, timedOut bool, stdout, stderr []byte) proto.ExecResult {
+func execResult(ws unix.WaitStatus, timedOut bool, stdout, stderr []byte) proto.ExecResult {
 	res := proto.ExecResult{Stdout: stdout, Stderr: stderr}
 	switch {
 	case timedOut:
@@ -348,8 +344,8 @@ func (p *process) status() proto.ProcStatusResp {
 	return proto.ProcStatusResp{Status: proto.StatusExited, Pid: p.pid}
 }
 
-// signal uses the process's pidfd (os.Process), so a reaped and reused pid
-// is never hit.
+// signal goes through the child's pidfd, so a reaped and reused pid is
+// never hit.
 func (p *process) signal(sig int) error {
 	if sig < 0 || sig > 64 {
 		return proto.ErrnoError(unix.EINVAL)
@@ -357,11 +353,7 @@ func (p *process) signal(sig int) error {
 	if p.isExited() {
 		return errExited
 	}
-	err := p.cmd.Process.Signal(syscall.Signal(sig))
-	if errors.Is(err, os.ErrProcessDone) {
-		return errExited
-	}
-	return err
+	return p.c.Signal(unix.Signal(sig))
 }
 
 func (p *process) writeStdin(ctx context.Context, data []byte) (proto.CountResp, error) {
@@ -405,7 +397,7 @@ func (p *process) closeStdin() {
 // its group; it returns once the process is reaped and drained.
 func (p *process) terminate() {
 	if !p.isExited() {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		_ = p.c.Signal(unix.SIGTERM)
 		t := time.NewTimer(closeGrace)
 		select {
 		case <-p.exited:
@@ -520,7 +512,7 @@ func (ss *session) signalAll(sig int) error {
 	}
 	for _, p := range ss.processes() {
 		if !p.isExited() {
-			_ = p.cmd.Process.Signal(syscall.Signal(sig))
+			_ = p.c.Signal(unix.Signal(sig))
 		}
 	}
 	return nil
@@ -559,21 +551,13 @@ func (ss *session) terminateAll() {
 	wg.Wait()
 }
 
-// starter returns how commands are started: a worker forks them from its
-// syscall thread, so raw credential changes made there are inherited.
-func (s *Server) starter(ctx context.Context) func(*exec.Cmd) error {
-	if !s.worker {
-		return (*exec.Cmd).Start
+// launcher returns how this server starts commands: a worker's executor
+// starts them with the worker's credentials, namespaces, root and cwd.
+func (s *Server) launcher() launcher {
+	if s.wp != nil {
+		return s.wp.launch
 	}
-	return func(cmd *exec.Cmd) error {
-		var err error
-		// Not cancellable: a started child must always be returned to
-		// its owner.
-		if terr := s.onSysThread(context.WithoutCancel(ctx), func() { err = cmd.Start() }); terr != nil {
-			return terr
-		}
-		return err
-	}
+	return localLaunch
 }
 
 func (s *Server) dispatchProc(ctx context.Context, sess *session, req proto.Request) (any, error) {
@@ -582,7 +566,7 @@ func (s *Server) dispatchProc(ctx context.Context, sess *session, req proto.Requ
 		if err := decodeBody(req, &r); err != nil {
 			return nil, err
 		}
-		p, err := startProcess(r, s.starter(ctx))
+		p, err := startProcess(r, s.launcher(), s.wp != nil)
 		if err != nil {
 			return nil, err
 		}

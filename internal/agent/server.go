@@ -29,14 +29,16 @@ type Server struct {
 	// Logf receives diagnostics; nil discards them. A PID-1 agent has no
 	// better place than the console, so the caller decides.
 	Logf func(format string, args ...any)
-	// WorkerExe is the binary started (with WorkerFlag) for spawn_worker;
-	// empty means this executable.
+	// WorkerExe is the worker executor (cmd/provium-worker) started for
+	// spawn_worker; empty means provium-worker next to this executable.
 	WorkerExe string
 	// CallIdle is how long a call goroutine waits for the next call before
 	// it ends (see callRunner); 0 means 10 s.
 	CallIdle time.Duration
 
-	worker bool // serving a worker process's session (ServeWorker)
+	// wp is the executor of the worker whose session this server serves
+	// (nil: the agent's own session).
+	wp *workerProc
 
 	sysMu     sync.Mutex
 	sys       *sysThread // dedicated syscall thread, started on first use
@@ -172,6 +174,10 @@ func (s *Server) serveStream(ctx context.Context, endSession context.CancelFunc,
 		_ = writeErr(st, &proto.Error{Message: fmt.Sprintf("bad request: %v", err)})
 		return
 	}
+	if err := s.refuseInWorker(req.Op); err != nil {
+		_ = writeErr(st, err)
+		return
+	}
 	switch req.Op {
 	case proto.OpHello:
 		if err := writeOK(st, s.hello()); err != nil {
@@ -230,6 +236,9 @@ func (s *Server) serveStream(ctx context.Context, endSession context.CancelFunc,
 // dispatch runs a single-message operation: it is what batch entries go
 // through as well, so an op behaves the same alone and in a batch.
 func (s *Server) dispatch(ctx context.Context, sess *session, req proto.Request) (any, error) {
+	if err := s.refuseInWorker(req.Op); err != nil {
+		return nil, err
+	}
 	switch req.Op {
 	case proto.OpPing:
 		var p proto.Ping
@@ -242,7 +251,7 @@ func (s *Server) dispatch(ctx context.Context, sess *session, req proto.Request)
 		if err := decodeBody(req, &r); err != nil {
 			return nil, err
 		}
-		return runExec(ctx, r, s.starter(ctx))
+		return runExec(ctx, r, s.launcher(), s.wp != nil)
 	case proto.OpReadFile:
 		var r proto.ReadFileReq
 		if err := decodeBody(req, &r); err != nil {
@@ -296,7 +305,7 @@ func (s *Server) dispatch(ctx context.Context, sess *session, req proto.Request)
 		if err := decodeBody(req, &r); err != nil {
 			return nil, err
 		}
-		return sess.open(r)
+		return sess.open(r, s.wp)
 	case proto.OpFileRead:
 		var r proto.FileReadReq
 		if err := decodeBody(req, &r); err != nil {
@@ -341,7 +350,7 @@ func (s *Server) dispatch(ctx context.Context, sess *session, req proto.Request)
 		if err := decodeBody(req, &r); err != nil {
 			return nil, err
 		}
-		return sess.startAsync(r)
+		return sess.startAsync(r, s.wp)
 	case proto.OpSyscallAwait:
 		var r proto.AwaitReq
 		if err := decodeBody(req, &r); err != nil {
@@ -382,7 +391,7 @@ func (s *Server) dispatch(ctx context.Context, sess *session, req proto.Request)
 			return proto.Empty{}, clockSleep(ctx, r.Ns)
 		}
 	case proto.OpWorkerKill, proto.OpWorkerJoin, proto.OpWorkerShutdown:
-		if !s.worker {
+		if s.wp == nil {
 			return nil, &proto.Error{Message: fmt.Sprintf("op `%s` is only valid in a worker session", req.Op)}
 		}
 		switch req.Op {
@@ -410,6 +419,32 @@ func (s *Server) dispatch(ctx context.Context, sess *session, req proto.Request)
 	default:
 		return nil, &proto.Error{Message: fmt.Sprintf("unknown op `%s`", req.Op)}
 	}
+}
+
+// workerOps are the operations a worker session serves: those the Lua
+// Worker and the File and Process objects it makes reach. Each runs in the
+// worker's executor or on an fd or pipe it handed over; path operations of
+// the agent's own (read_file, stat …) would run with the agent's
+// credentials, root and cwd instead, so they are refused.
+var workerOps = map[string]bool{
+	proto.OpHello: true, proto.OpDetach: true, proto.OpCancel: true, proto.OpPing: true,
+	proto.OpExec: true, proto.OpProcStart: true, proto.OpProcWait: true, proto.OpProcStatus: true,
+	proto.OpProcSignal: true, proto.OpProcStdin: true, proto.OpProcCloseStdin: true,
+	proto.OpProcClose: true, proto.OpProcStream: true,
+	proto.OpOpen: true, proto.OpFileRead: true, proto.OpFileWrite: true, proto.OpFileSeek: true,
+	proto.OpFileTell: true, proto.OpFileClose: true, proto.OpFileTail: true,
+	proto.OpSyscall: true, proto.OpSyscallAsync: true, proto.OpSyscallAwait: true,
+	proto.OpSyscallDone: true, proto.OpIoctl: true,
+	proto.OpWorkerKill: true, proto.OpWorkerJoin: true, proto.OpWorkerShutdown: true,
+}
+
+// refuseInWorker rejects, in a worker session, an op that would not run
+// as the worker.
+func (s *Server) refuseInWorker(op string) error {
+	if s.wp == nil || workerOps[op] {
+		return nil
+	}
+	return &proto.Error{Message: fmt.Sprintf("op `%s` is not available in a worker session (a worker runs commands, syscalls and open_file)", op)}
 }
 
 // batch runs every op in order, one result each, never stopping early.

@@ -109,6 +109,9 @@ func (s *Server) onSysThread(ctx context.Context, f func()) error {
 }
 
 func (s *Server) syscall(ctx context.Context, r proto.SyscallReq) (proto.SyscallResult, error) {
+	if s.wp != nil {
+		return s.wp.syscall(ctx, r, false)
+	}
 	var res proto.SyscallResult
 	var err error
 	if terr := s.onSysThread(ctx, func() { res, err = rawSyscall(r) }); terr != nil {
@@ -166,6 +169,9 @@ func ioctlRequest(r proto.IoctlReq) (proto.SyscallReq, error) {
 // live in an anonymous mapping outside the Go heap for the duration of the
 // call, so nothing the kernel reads or writes can be moved or collected.
 func rawSyscall(r proto.SyscallReq) (proto.SyscallResult, error) {
+	if err := validateSyscall(r); err != nil {
+		return proto.SyscallResult{}, err
+	}
 	offs := make([]int, len(r.Bufs))
 	total := 0
 	for i, b := range r.Bufs {
@@ -185,21 +191,9 @@ func rawSyscall(r proto.SyscallReq) (proto.SyscallResult, error) {
 	}
 	args := r.Args
 	for i, slot := range r.Ptrs {
-		if i >= len(r.Bufs) {
-			return proto.SyscallResult{}, &proto.Error{Message: fmt.Sprintf("syscall: ptrs has %d entries for %d bufs", len(r.Ptrs), len(r.Bufs))}
-		}
-		if slot < 0 || slot > 5 {
-			return proto.SyscallResult{}, &proto.Error{Message: fmt.Sprintf("syscall: ptrs[%d] = %d is not an argument slot (0..5)", i, slot)}
-		}
 		args[slot] = base + uint64(offs[i])
 	}
-	for k, n := range r.Nested {
-		if n.Parent < 0 || n.Parent >= len(r.Bufs) || n.Child < 0 || n.Child >= len(r.Bufs) {
-			return proto.SyscallResult{}, &proto.Error{Message: fmt.Sprintf("syscall: nested[%d]: buffer index out of range (have %d bufs)", k, len(r.Bufs))}
-		}
-		if n.Offset < 0 || n.Offset+8 > len(r.Bufs[n.Parent]) {
-			return proto.SyscallResult{}, &proto.Error{Message: fmt.Sprintf("syscall: nested[%d]: offset %d+8 exceeds buffer %d (%d bytes)", k, n.Offset, n.Parent, len(r.Bufs[n.Parent]))}
-		}
+	for _, n := range r.Nested {
 		binary.LittleEndian.PutUint64(mem[offs[n.Parent]+n.Offset:], base+uint64(offs[n.Child]))
 	}
 	r1, _, errno := unix.Syscall6(uintptr(r.Nr), uintptr(args[0]), uintptr(args[1]), uintptr(args[2]),
@@ -255,8 +249,9 @@ type pendingCall struct {
 	awaited bool // guarded by session.mu
 }
 
-// startAsync runs r on a fresh locked thread that ends with the call.
-func (ss *session) startAsync(r proto.SyscallReq) (proto.PendingResp, error) {
+// startAsync runs r on a fresh thread that ends with the call: a locked
+// agent thread, or a thread of the worker's executor.
+func (ss *session) startAsync(r proto.SyscallReq, wp *workerProc) (proto.PendingResp, error) {
 	p := &pendingCall{done: make(chan struct{})}
 	ss.mu.Lock()
 	if ss.files == nil {
@@ -270,8 +265,12 @@ func (ss *session) startAsync(r proto.SyscallReq) (proto.PendingResp, error) {
 	// Owned by the pending entry; it ends when the syscall returns (a
 	// blocking call outliving the session ends with the agent process).
 	go func() {
-		runtime.LockOSThread() // never unlocked: the thread exits with us
 		defer close(p.done)
+		if wp != nil {
+			p.res, p.err = wp.syscall(context.Background(), r, true)
+			return
+		}
+		runtime.LockOSThread() // never unlocked: the thread exits with us
 		p.res, p.err = rawSyscall(r)
 	}()
 	return proto.PendingResp{ID: id}, nil

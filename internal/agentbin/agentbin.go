@@ -25,6 +25,16 @@ import (
 // EnvAgent names an agent binary to use instead of searching for one.
 const EnvAgent = "PROVIUM_AGENT"
 
+// EnvWorker names a worker executor binary (provium-worker) to use instead
+// of searching for one.
+const EnvWorker = "PROVIUM_WORKER"
+
+// WorkerName is the worker executor's file name, beside the agent's.
+const WorkerName = "provium-worker"
+
+// workerSourceDir holds the worker executor's C source.
+const workerSourceDir = "cmd/provium-worker"
+
 const modulePath = "github.com/provium/provium"
 
 // sourceDirs are the packages compiled into the agent; their contents key
@@ -42,6 +52,10 @@ type Locator struct {
 	once sync.Once
 	path string
 	err  error
+
+	workerOnce sync.Once
+	workerPath string
+	workerErr  error
 }
 
 // Path returns the path of the agent binary.
@@ -203,6 +217,97 @@ func (l *Locator) build(ctx context.Context, root string) (string, error) {
 	}
 	if err := os.Rename(tmp, out); err != nil {
 		return "", fmt.Errorf("agent: install build: %w", err)
+	}
+	return out, nil
+}
+
+// WorkerPath returns the path of the worker executor: the small static C
+// program behind vm:spawn_worker (a Go process cannot be single-threaded).
+// It is found like the agent (PROVIUM_WORKER, beside PROVIUM_AGENT, beside
+// the provium binary) or built from a source checkout, cached by the hash
+// of its source and compiler.
+func (l *Locator) WorkerPath(ctx context.Context) (string, error) {
+	l.workerOnce.Do(func() { l.workerPath, l.workerErr = l.locateWorker(ctx) })
+	return l.workerPath, l.workerErr
+}
+
+func (l *Locator) locateWorker(ctx context.Context) (string, error) {
+	if p := l.getenv(EnvWorker); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("worker: %s=%s: %w", EnvWorker, p, err)
+		}
+		return p, nil
+	}
+	var dirs []string
+	if p := l.getenv(EnvAgent); p != "" {
+		dirs = append(dirs, filepath.Dir(p))
+	}
+	exe := os.Executable
+	if l.Executable != nil {
+		exe = l.Executable
+	}
+	self, err := exe()
+	if err == nil {
+		dirs = append(dirs, filepath.Dir(self))
+	}
+	for _, d := range dirs {
+		beside := filepath.Join(d, WorkerName)
+		if st, err := os.Stat(beside); err == nil && st.Mode().IsRegular() {
+			return beside, nil
+		}
+	}
+	root, err := l.sourceRoot(self)
+	if err != nil {
+		return "", fmt.Errorf("worker: %w", err)
+	}
+	return l.buildWorker(ctx, root)
+}
+
+// WorkerCompilers are tried in order: musl makes a ~60 KiB static binary
+// (Debian's musl-tools), glibc's static one is ~13 times larger.
+var WorkerCompilers = [][]string{
+	{"musl-gcc", "-static", "-Os", "-s", "-Wall"},
+	{"cc", "-static", "-Os", "-s", "-Wall", "-pthread"},
+}
+
+// buildWorker compiles cmd/provium-worker into the cache.
+func (l *Locator) buildWorker(ctx context.Context, root string) (string, error) {
+	src := filepath.Join(root, workerSourceDir, "worker.c")
+	var cc []string
+	for _, c := range WorkerCompilers {
+		if _, err := exec.LookPath(c[0]); err == nil {
+			cc = c
+			break
+		}
+	}
+	if cc == nil {
+		return "", errors.New("worker: no C compiler to build provium-worker (install musl-tools, or gcc and libc6-dev; `make build` does)")
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "cc %q\x00", cc)
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return "", fmt.Errorf("worker: %w", err)
+	}
+	h.Write(b)
+	dir := l.cacheDir()
+	out := filepath.Join(dir, WorkerName+"-"+hex.EncodeToString(h.Sum(nil))[:16])
+	if _, err := os.Stat(out); err == nil {
+		return out, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("worker: create cache %s: %w", dir, err)
+	}
+	tmp := fmt.Sprintf("%s.tmp.%d", out, os.Getpid())
+	args := append(append([]string{}, cc[1:]...), "-o", tmp, src)
+	cmd := exec.CommandContext(ctx, cc[0], args...)
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		os.Remove(tmp)
+		return "", fmt.Errorf("worker: build %s with %s: %v\n%s", src, cc[0], err, out)
+	}
+	if err := os.Rename(tmp, out); err != nil {
+		return "", fmt.Errorf("worker: install build: %w", err)
 	}
 	return out, nil
 }

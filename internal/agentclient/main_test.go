@@ -4,26 +4,22 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strconv"
+
 	"testing"
 
-	"github.com/provium/provium/internal/agent"
+	"github.com/provium/provium/internal/agentbin"
 )
 
-// TestMain lets the test binary act as the agent's worker process: the
-// in-process agent re-executes its own executable (this binary) for
-// spawn_worker, exactly as the real agent re-executes itself.
+// workerExe is the worker executor (cmd/provium-worker) the in-process
+// agents start for spawn_worker, built once from this checkout.
+var workerExe string
+
 func TestMain(m *testing.M) {
-	if len(os.Args) == 3 && os.Args[1] == agent.WorkerFlag {
-		fd, err := strconv.Atoi(os.Args[2])
-		if err == nil {
-			err = agent.ServeWorker(context.Background(), &agent.Server{}, fd)
-		}
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "worker:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
+	p, err := (&agentbin.Locator{}).WorkerPath(context.Background())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "build the worker executor:", err)
+		os.Exit(1)
 	}
+	workerExe = p
 	os.Exit(m.Run())
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -170,5 +171,131 @@ func TestWorkersDieWithSession(t *testing.T) {
 	}
 	if _, err := w.Exec(ctx(t), proto.ExecReq{Cmd: "true"}); !errors.Is(err, agentclient.ErrClosed) {
 		t.Fatalf("worker op after session end: %v", err)
+	}
+}
+
+// threads reads the Threads: line of /proc/<pid>/status.
+func threads(t *testing.T, pid int) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Threads:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	t.Fatalf("no Threads line in /proc/%d/status", pid)
+	return ""
+}
+
+func TestWorkerIsSingleThreaded(t *testing.T) {
+	c := newAgent(t)
+	w := spawn(t, c)
+	if n := threads(t, w.Pid()); n != "1" {
+		t.Fatalf("worker has %s threads", n)
+	}
+	// syscall_async runs on a thread of its own while in flight only.
+	pend, err := w.SyscallAsync(ctx(t), proto.SyscallReq{Nr: unix.SYS_NANOSLEEP,
+		Bufs: [][]byte{timespec(3 * time.Second)}, Ptrs: []int{0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The call reaches the executor asynchronously; its thread shows up
+	// soon and lives as long as the 3 s sleep.
+	for i := 0; i < 100 && threads(t, w.Pid()) != "2"; i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := threads(t, w.Pid()); n != "2" {
+		t.Errorf("worker has %s threads while an async syscall is in flight", n)
+	}
+	if r, err := pend.Await(ctx(t), 0); err != nil || r.Ret != 0 {
+		t.Fatalf("async nanosleep: %+v %v", r, err)
+	}
+	for i := 0; i < 100 && threads(t, w.Pid()) != "1"; i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := threads(t, w.Pid()); n != "1" {
+		t.Fatalf("worker has %s threads after the async syscall", n)
+	}
+}
+
+func TestWorkerChrootAndChdirApplyToCommandsAndOpens(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to chroot")
+	}
+	busybox, err := exec.LookPath("busybox")
+	if err != nil {
+		t.Skip("needs a static busybox to run inside the new root")
+	}
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "bin"), 0o755)
+	os.MkdirAll(filepath.Join(root, "data"), 0o755)
+	bb, _ := os.ReadFile(busybox)
+	os.WriteFile(filepath.Join(root, "bin", "busybox"), bb, 0o755)
+	os.Symlink("busybox", filepath.Join(root, "bin", "sh"))
+	os.Symlink("busybox", filepath.Join(root, "bin", "cat"))
+	os.WriteFile(filepath.Join(root, "data", "marker"), []byte("inside"), 0o644)
+	c := newAgent(t)
+	w := spawn(t, c)
+	for _, call := range []struct {
+		nr   int64
+		path string
+	}{{unix.SYS_CHROOT, root}, {unix.SYS_CHDIR, "/data"}} {
+		r, err := w.Syscall(ctx(t), proto.SyscallReq{Nr: call.nr, Bufs: [][]byte{cstr(call.path)}, Ptrs: []int{0}})
+		if err != nil || r.Ret != 0 {
+			t.Fatalf("syscall %d(%s): %+v %v", call.nr, call.path, r, err)
+		}
+	}
+	// A relative path (program and argument) resolves in the new root's cwd.
+	out, err := w.Exec(ctx(t), proto.ExecReq{Cmd: "../bin/cat", Args: []string{"marker"}})
+	if err != nil || string(out.Stdout) != "inside" {
+		t.Fatalf("relative run in the new root: %+v %v", out, err)
+	}
+	// PATH lookup and the shell form find the new root's programs.
+	out, err = w.Exec(ctx(t), proto.ExecReq{Cmd: "cat marker; pwd", Shell: true, Env: map[string]string{"PATH": "/bin"}})
+	if err != nil || string(out.Stdout) != "inside/data\n" {
+		t.Fatalf("shell in the new root: %q %v", out.Stdout, err)
+	}
+	f, err := w.Open(ctx(t), "marker", proto.OpenRead, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := f.Read(ctx(t), 100); err != nil || string(b) != "inside" {
+		t.Fatalf("open_file in the new root: %q %v", b, err)
+	}
+	f.Close(ctx(t))
+	// A program missing in the new root fails with its errno.
+	_, err = w.Exec(ctx(t), proto.ExecReq{Cmd: "/usr/bin/env"})
+	var ae *agentclient.Error
+	if !errors.As(err, &ae) || ae.Name != "ENOENT" {
+		t.Fatalf("missing program: %v", err)
+	}
+}
+
+func TestWorkerUserNamespace(t *testing.T) {
+	c := newAgent(t)
+	w := spawn(t, c)
+	r, err := w.Syscall(ctx(t), proto.SyscallReq{Nr: unix.SYS_UNSHARE, Args: [6]uint64{unix.CLONE_NEWUSER}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Ret != 0 {
+		// Some sandboxes forbid user namespaces to everyone; the real
+		// guest test is the one that must pass.
+		if _, herr := exec.Command("unshare", "-U", "true").CombinedOutput(); herr != nil {
+			t.Skipf("user namespaces are not available here (%v)", herr)
+		}
+		t.Fatalf("unshare(CLONE_NEWUSER) in a worker: %+v", r)
+	}
+	self, _ := os.Readlink("/proc/self/ns/user")
+	theirs, _ := os.Readlink("/proc/" + strconv.Itoa(w.Pid()) + "/ns/user")
+	if theirs == self || theirs == "" {
+		t.Fatalf("worker user ns %q, agent's %q", theirs, self)
+	}
+	out, err := w.Exec(ctx(t), proto.ExecReq{Cmd: "readlink", Args: []string{"/proc/self/ns/user"}})
+	if err != nil || strings.TrimSpace(string(out.Stdout)) != theirs {
+		t.Fatalf("worker child ns: %q %v", out.Stdout, err)
 	}
 }

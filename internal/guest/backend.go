@@ -137,7 +137,12 @@ func (b *Backend) agentOverlay(ctx context.Context) ([]byte, error) {
 			b.overlayErr = fmt.Errorf("agent: %w", err)
 			return
 		}
-		a, err := initrd.Overlay(bin, nil)
+		worker, err := WorkerFile(ctx, b.opts.Agent)
+		if err != nil {
+			b.overlayErr = err
+			return
+		}
+		a, err := initrd.Overlay(bin, nil, worker)
 		if err != nil {
 			b.overlayErr = fmt.Errorf("agent overlay: %w", err)
 			return
@@ -145,6 +150,20 @@ func (b *Backend) agentOverlay(ctx context.Context) ([]byte, error) {
 		b.overlay, b.overlayErr = a.Segment()
 	})
 	return b.overlay, b.overlayErr
+}
+
+// WorkerFile is the overlay entry of the worker executor the agent starts
+// for vm:spawn_worker (next to the agent).
+func WorkerFile(ctx context.Context, l *agentbin.Locator) (initrd.File, error) {
+	path, err := l.WorkerPath(ctx)
+	if err != nil {
+		return initrd.File{}, err
+	}
+	bin, err := os.ReadFile(path)
+	if err != nil {
+		return initrd.File{}, fmt.Errorf("worker: %w", err)
+	}
+	return initrd.File{Path: initrd.WorkerPath, Content: bin, Mode: 0o755, HasMode: true}, nil
 }
 
 // plan is everything resolved from the profile and the boot options.

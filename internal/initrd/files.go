@@ -9,6 +9,9 @@ const (
 	// AgentPath is where the overlay puts the guest agent; the kernel
 	// command line gets rdinit=AgentPath.
 	AgentPath = "/sbin/provium-agent"
+	// WorkerPath is where the overlay puts the worker executor, beside
+	// the agent, which starts it for vm:spawn_worker.
+	WorkerPath = "/sbin/provium-worker"
 	// BootJSONPath holds the agent's boot inputs (VM name, time, seed, network).
 	BootJSONPath = "/etc/provium/boot.json"
 	// DefaultFileMode is the mode of a `files` entry that gives none.

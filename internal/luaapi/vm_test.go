@@ -90,3 +90,10 @@ func TestProcessesWorkersSyscallsOnARealGuest(t *testing.T) {
 		}
 	}
 }
+
+func TestSingleThreadedWorkersOnARealGuest(t *testing.T) {
+	res := runGuestFile(t, "worker.test.lua")
+	if len(res.Tests) != 5 {
+		t.Fatalf("%d tests ran, want 5", len(res.Tests))
+	}
+}

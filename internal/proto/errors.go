@@ -2,6 +2,7 @@ package proto
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"syscall"
 
@@ -16,13 +17,20 @@ type Error struct {
 	Message string `msgpack:"message"`
 }
 
-// Error renders `<strerror> (<ENAME>)`, the text the Lua layer appends after
-// `<object>:<method>("<path>"): `.
-func (e *Error) Error() string {
-	if e.Name == "" {
-		return e.Message
+// Error renders `<strerror> (os error <N>, <ENAME>)`, the text the Lua
+// layer appends after `<object>:<method>("<path>"): `.
+func (e *Error) Error() string { return ErrnoText(e.Message, e.Errno, e.Name) }
+
+// ErrnoText is how every OS error reads: the C library's wording, then
+// upstream's `(os error N)` form with our errno name added, e.g.
+// `Operation not supported (os error 95, EOPNOTSUPP)`. Suites written for
+// upstream match substrings such as `os error 95`. Without a name (not a
+// system error) it is the message alone.
+func ErrnoText(message string, errno int, name string) string {
+	if name == "" {
+		return message
 	}
-	return e.Message + " (" + e.Name + ")"
+	return fmt.Sprintf("%s (os error %d, %s)", message, errno, name)
 }
 
 // ErrnoError builds the wire error for a system error number.

@@ -48,10 +48,10 @@ func TestFrameBounds(t *testing.T) {
 
 func TestErrorText(t *testing.T) {
 	e := ErrorFrom(&wrapped{syscall.ENOENT})
-	if e.Error() != "No such file or directory (ENOENT)" || e.Errno != 2 {
+	if e.Error() != "No such file or directory (os error 2, ENOENT)" || e.Errno != 2 {
 		t.Fatalf("got %q errno %d", e.Error(), e.Errno)
 	}
-	if got := ErrnoError(syscall.EIO).Error(); got != "Input/output error (EIO)" {
+	if got := ErrnoError(syscall.EIO).Error(); got != "Input/output error (os error 5, EIO)" {
 		t.Fatalf("got %q", got)
 	}
 	if got := ErrorFrom(errors.New("plain")); got.Errno != 0 || got.Error() != "plain" {

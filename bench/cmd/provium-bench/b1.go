@@ -271,9 +271,11 @@ func (r *rawBooter) boot(ctx context.Context) (time.Duration, error) {
 	return d, nil
 }
 
-// agentOverlay is the segment internal/guest appends: the agent binary.
+// agentOverlay is the segment internal/guest appends: the agent binary and
+// the worker executor.
 func agentOverlay(ctx context.Context) ([]byte, error) {
-	path, err := (&agentbin.Locator{}).Path(ctx)
+	loc := &agentbin.Locator{}
+	path, err := loc.Path(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -281,7 +283,11 @@ func agentOverlay(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
-	a, err := initrd.Overlay(bin, nil)
+	worker, err := guest.WorkerFile(ctx, loc)
+	if err != nil {
+		return nil, err
+	}
+	a, err := initrd.Overlay(bin, nil, worker)
 	if err != nil {
 		return nil, err
 	}

@@ -73,6 +73,11 @@ func runB3(ctx context.Context, env *benchEnv, warmup, n int, qga bool) (*b3Resu
 	if err := a.WriteFile(ctx, readPath, page); err != nil {
 		return nil, fmt.Errorf("setup: %w", err)
 	}
+	w, err := a.SpawnWorker(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("setup: spawn worker: %w", err)
+	}
+	defer w.Close(context.Background())
 	ops := []struct {
 		name string
 		fn   func(context.Context, *agentclient.Client) error
@@ -96,6 +101,13 @@ func runB3(ctx context.Context, env *benchEnv, warmup, n int, qga bool) (*b3Resu
 			r, err := a.Syscall(ctx, proto.SyscallReq{Nr: 39})
 			if err == nil && r.Ret <= 0 {
 				err = fmt.Errorf("getpid returned %d", r.Ret)
+			}
+			return err
+		}},
+		{"worker syscall(getpid)", func(ctx context.Context, _ *agentclient.Client) error {
+			r, err := w.Syscall(ctx, proto.SyscallReq{Nr: 39})
+			if err == nil && r.Ret != int64(w.Pid()) {
+				err = fmt.Errorf("getpid in the worker returned %d, worker pid %d", r.Ret, w.Pid())
 			}
 			return err
 		}},

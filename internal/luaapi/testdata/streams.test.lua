@@ -46,7 +46,7 @@ test("tail_file start forms", function(t)
   e = t:assert_raises(function() vm:tail_file(p, {start = math.huge}) end)
   t:assert_contains(e, "vm:tail_file: opts.start = `")
   e = t:assert_raises(function() vm:tail_file("/nope/missing") end)
-  t:assert_contains(e, 'vm:tail_file("/nope/missing"): No such file or directory (ENOENT)')
+  t:assert_contains(e, 'vm:tail_file("/nope/missing"): No such file or directory (os error 2, ENOENT)')
 end)
 
 test("kind, detail, creation_site", function(t)

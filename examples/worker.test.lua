@@ -1,0 +1,29 @@
+-- Workers: a separate, single-threaded guest process whose syscalls change
+-- what its later syscalls, commands and opens run as.
+local vm = provium:vm("workers", "linux")
+vm:boot()
+
+local SYS_getuid, SYS_setuid, SYS_unshare = 102, 105, 272
+local CLONE_NEWUSER = 0x10000000
+
+test("credentials set by a worker's syscall hold for its commands", function(t)
+  local w = vm:spawn_worker()
+  t:assert_eq(w:syscall(SYS_setuid, 65534).ret, 0)
+  t:assert_eq(w:syscall(SYS_getuid).ret, 65534)
+  t:assert_eq(w:run("id -u").stdout, "65534\n")
+  t:assert_eq(w:run("id", {"-u"}).stdout, "65534\n") -- program + argv, as vm:run
+  t:assert_eq(vm:run("id -u").stdout, "0\n")        -- the agent is untouched
+end)
+
+test("a worker may enter a new user namespace", function(t)
+  local w = vm:spawn_worker()
+  t:assert_eq(w:syscall(SYS_unshare, CLONE_NEWUSER).ret, 0)
+  local status = vm:read_file("/proc/" .. w:handle() .. "/status")
+  t:assert_contains(status, "Threads:\t1\n")
+end)
+
+test("OS errors carry upstream's (os error N) form and the errno name", function(t)
+  local w = vm:spawn_worker()
+  local e = t:assert_raises(function() w:run("/no/such/program", {}) end)
+  t:assert_contains(e, "No such file or directory (os error 2, ENOENT)")
+end)
