@@ -297,13 +297,24 @@ func (b *Backend) start(ctx context.Context, file string, spec lab.BootSpec) (la
 	cfg := b.machineConfig(p, prof, spec.Path, dir)
 	reset := &resetHook{}
 	cfg.OnGuestReset = reset.fire
+	disks := &diskSet{dir: dir}
+	specs, err := bootDisks(prof, spec.Opts.Disks)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Disks, err = disks.prepareAll(specs, spec.DiskControl); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
 	began := time.Now()
 	m, err := vmm.Start(ctx, cfg)
 	if err != nil {
+		disks.closeAll()
 		return nil, err
 	}
 	g := newMachine(m, p.agentTimeout, spec.OnExit)
 	g.life = b.newLife(file, spec.Path)
+	g.disks = disks
 	reset.m.Store(g)
 	g.origin = &origin{b: b, name: spec.Name, profile: spec.Profile, plan: p, profileInitrd: prof.Initrd, timeControlled: spec.Opts.InitialTime != nil}
 	go g.serveRNG(p.seed)

@@ -22,6 +22,7 @@ type Machine struct {
 	onExit       func(poweroff bool)
 	origin       *origin // what Snapshot records (snapshot.go)
 	life         *life   // spawn/exit hooks (hooks.go)
+	disks        *diskSet
 
 	mu    sync.Mutex
 	agent *agentclient.Client
@@ -34,7 +35,7 @@ type Machine struct {
 }
 
 func newMachine(vm *vmm.Machine, agentTimeout time.Duration, onExit func(bool)) *Machine {
-	return &Machine{vm: vm, agentTimeout: agentTimeout, onExit: onExit, exit: make(chan struct{})}
+	return &Machine{vm: vm, agentTimeout: agentTimeout, onExit: onExit, exit: make(chan struct{}), disks: &diskSet{dir: vm.Config().Scratch}}
 }
 
 // VMM returns the QEMU machine.
@@ -222,6 +223,7 @@ func (g *Machine) serveRNG(seed uint64) {
 // watch reports an exit nobody asked for to the core.
 func (g *Machine) watch() {
 	exit := g.vm.Wait()
+	g.disks.closeAll()
 	g.exitInfo = exit
 	close(g.exit)
 	g.closeAgent()
@@ -270,6 +272,7 @@ func (g *Machine) Stop(ctx context.Context) error {
 	g.stopping.Store(true)
 	g.closeAgent()
 	err := g.vm.Quit(ctx)
+	g.disks.closeAll() // QEMU is gone: nobody reads the exports any more
 	select {
 	case <-g.vm.Done():
 		g.life.exit()

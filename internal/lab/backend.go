@@ -3,6 +3,8 @@ package lab
 import (
 	"context"
 	"time"
+
+	"github.com/provium/provium/internal/nbd"
 )
 
 // Backend starts guests. The VM core (internal/vmm) implements it over QEMU;
@@ -24,6 +26,9 @@ type BootSpec struct {
 	// OnExit reports an unrequested stop: poweroff=true when the guest powered
 	// itself off (state shutdown), false when QEMU exited otherwise (dead).
 	OnExit func(poweroff bool)
+	// DiskControl returns the shared fault state of disk id (it outlives
+	// boots: every handle of a disk and each boot's NBD export use it).
+	DiskControl func(id string) *nbd.Control
 }
 
 // Machine is one running guest.

@@ -86,7 +86,7 @@ func (v *VM) Restore(ctx context.Context, path string, memory *uint64, cpus *int
 	if cpus != nil {
 		v.opts.CPUs = cpus
 	}
-	spec := BootSpec{Name: v.name, Path: v.Path(), Profile: v.profile, Opts: v.opts.Merge(BootOpts{})}
+	spec := BootSpec{Name: v.name, Path: v.Path(), Profile: v.profile, Opts: v.opts.Merge(BootOpts{}), DiskControl: v.diskControl}
 	v.gen++
 	gen := v.gen
 	prev := v.state

@@ -41,6 +41,9 @@ type VM struct {
 	// before a boot, "restored" for a restore). Stale-handle messages use
 	// them (10-lua-api.md §1).
 	lastEnd, since string
+	// disks holds every disk handed out by Disk/AttachDisk and the fault
+	// state of each disk id, which outlives boots (disk.go).
+	disks map[string]*Disk
 }
 
 func newVM(l *Lab, name, profile string, opts BootOpts) *VM {
@@ -112,7 +115,7 @@ func (v *VM) Boot(ctx context.Context, opts BootOpts) error {
 	}
 	v.mu.Lock()
 	v.opts = v.opts.Merge(opts)
-	spec := BootSpec{Name: v.name, Path: v.Path(), Profile: v.profile, Opts: v.opts.Merge(BootOpts{})}
+	spec := BootSpec{Name: v.name, Path: v.Path(), Profile: v.profile, Opts: v.opts.Merge(BootOpts{}), DiskControl: v.diskControl}
 	v.gen++
 	gen := v.gen
 	v.mu.Unlock()

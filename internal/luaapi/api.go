@@ -60,7 +60,7 @@ func Install(L *lua.Thread, root *lab.Lab) (*API, error) {
 	}
 	for _, c := range []lua.Class{a.labClass(), a.vmClass(), a.bridgeClass(), a.fileClass(), a.consoleClass(), a.batchClass(),
 		a.procClass(), a.workerClass(), a.pendingClass(),
-		a.streamClass(classTail), a.streamClass(classConsoleStream), a.clockClass()} {
+		a.streamClass(classTail), a.streamClass(classConsoleStream), a.clockClass(), a.diskClass()} {
 		if err := L.DefineClass(c); err != nil {
 			return nil, fmt.Errorf("luaapi: define %s: %w", c.Name, err)
 		}

@@ -14,7 +14,7 @@ type ctxT = context.Context
 // guestOps need a booted VM; until the VM backend is wired they fail with
 // the core's wrong-state error, which names the VM and its state.
 var guestOps = []string{
-	"snapshot", "attach_disk",
+	"snapshot",
 }
 
 func (a *API) vmClass() lua.Class {
@@ -106,7 +106,8 @@ func (a *API) vmClass() lua.Class {
 		"is_suspended":  a.vmIsSuspended,
 		"restore":       notYet("vm:restore", "snapshots arrive with the snapshot support"),
 		"nic":           notYet("vm:nic", "NICs arrive with the network support"),
-		"disk":          notYet("vm:disk", "disks arrive with the disk support"),
+		"disk":          a.vmDisk,
+		"attach_disk":   a.vmAttachDisk,
 	}
 	for _, op := range guestOps {
 		site := "vm:" + op

@@ -198,14 +198,23 @@ func diskArgs(d Disk, driver, bus string) []string {
 	}
 	var file string
 	if d.NBDSocket != "" {
-		file = fmt.Sprintf("file.driver=nbd,file.server.type=unix,file.server.path=%s", optVal(d.NBDSocket))
+		// cache=none: QEMU keeps no cache of its own, so what the guest
+		// has not flushed is exactly what the NBD server holds.
+		file = fmt.Sprintf("cache.direct=on,file.driver=nbd,file.server.type=unix,file.server.path=%s", optVal(d.NBDSocket))
 	} else {
 		file = fmt.Sprintf("file.driver=file,file.filename=%s", optVal(d.Path))
 	}
 	return []string{
 		"-blockdev", fmt.Sprintf("driver=raw,node-name=%s,read-only=%s,%s", d.ID, ro, file),
-		"-device", fmt.Sprintf("%s,drive=%s,id=%s%s", driver, d.ID, DeviceID(d.ID), busOpt(bus)),
+		"-device", fmt.Sprintf("%s,drive=%s,id=%s%s%s", driver, d.ID, DeviceID(d.ID), serialOpt(d.Serial), busOpt(bus)),
 	}
+}
+
+func serialOpt(s string) string {
+	if s == "" {
+		return ""
+	}
+	return ",serial=" + optVal(s)
 }
 
 // optVal escapes a value for QEMU's key=value,… option syntax, where a

@@ -110,7 +110,7 @@ func TestArgvDevices(t *testing.T) {
 	c.NICs = []NIC{{ID: "net0", Socket: "/s/net-lan.sock", MAC: "52:54:00:00:00:01"}}
 	c.Disks = []Disk{
 		{ID: "disk0", Path: "/d/a,b.img"},
-		{ID: "disk1", NBDSocket: "/s/nbd1.sock", ReadOnly: true},
+		{ID: "disk1", NBDSocket: "/s/nbd1.sock", ReadOnly: true, Serial: "data,1"},
 	}
 	c.HotplugPorts = 2
 	a := c.Argv()
@@ -131,7 +131,7 @@ func TestArgvDevices(t *testing.T) {
 		"pcie-root-port,id=hp4,chassis=5",
 		"virtio-net-pci,netdev=net0,mac=52:54:00:00:00:01,id=net0-dev,bus=hp0",
 		"virtio-blk-pci,drive=disk0,id=disk0-dev,bus=hp1",
-		"virtio-blk-pci,drive=disk1,id=disk1-dev,bus=hp2",
+		"virtio-blk-pci,drive=disk1,id=disk1-dev,serial=data,,1,bus=hp2",
 	}
 	for _, w := range wantDev {
 		if !slices.Contains(a, w) {
@@ -142,7 +142,7 @@ func TestArgvDevices(t *testing.T) {
 	if !slices.Contains(a, "driver=raw,node-name=disk0,read-only=off,file.driver=file,file.filename=/d/a,,b.img") {
 		t.Errorf("plain disk blockdev missing in %q", a)
 	}
-	if !slices.Contains(a, "driver=raw,node-name=disk1,read-only=on,file.driver=nbd,file.server.type=unix,file.server.path=/s/nbd1.sock") {
+	if !slices.Contains(a, "driver=raw,node-name=disk1,read-only=on,cache.direct=on,file.driver=nbd,file.server.type=unix,file.server.path=/s/nbd1.sock") {
 		t.Errorf("nbd disk blockdev missing in %q", a)
 	}
 

@@ -70,6 +70,9 @@ type Disk struct {
 	Path      string // raw image file (plain disks)
 	NBDSocket string // NBD unix socket (mediated disks); excludes Path
 	ReadOnly  bool
+	// Serial is the virtio serial the guest reads from
+	// /sys/block/vdX/serial (the disk's id); virtio-blk keeps 20 bytes.
+	Serial string
 }
 
 // SerialPort is an extra virtio-serial port beside the agent's, backed by a

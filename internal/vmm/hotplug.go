@@ -105,15 +105,19 @@ func (m *Machine) AttachDisk(ctx context.Context, d Disk) error {
 		return err
 	}
 	file := map[string]any{"driver": "file", "filename": d.Path}
-	if d.NBDSocket != "" {
-		file = map[string]any{"driver": "nbd", "server": map[string]any{"type": "unix", "path": d.NBDSocket}}
-	}
 	node := map[string]any{"driver": "raw", "node-name": d.ID, "read-only": d.ReadOnly, "file": file}
+	if d.NBDSocket != "" {
+		node["file"] = map[string]any{"driver": "nbd", "server": map[string]any{"type": "unix", "path": d.NBDSocket}}
+		node["cache"] = map[string]any{"direct": true}
+	}
 	if _, err := m.qmp.Execute(ctx, "blockdev-add", node); err != nil {
 		m.release(d.ID)
 		return fmt.Errorf("vmm: %s: attaching disk %s: %w", m.cfg.Name, d.ID, err)
 	}
 	dev := withBus(map[string]any{"driver": "virtio-blk-pci", "drive": d.ID, "id": DeviceID(d.ID)}, port)
+	if d.Serial != "" {
+		dev["serial"] = d.Serial
+	}
 	if _, err := m.qmp.Execute(ctx, "device_add", dev); err != nil {
 		_, _ = m.qmp.Execute(ctx, "blockdev-del", map[string]any{"node-name": d.ID})
 		m.release(d.ID)
