@@ -44,6 +44,9 @@ type Env struct {
 	Cwd string
 	// RunFile runs one file; nil means the real runner.
 	RunFile FileRunner
+	// Setenv sets a variable of the process environment, which tests read
+	// with os.getenv (PROVIUM_TEST_FILTER); nil leaves it alone.
+	Setenv func(key, value string) error
 }
 
 // OSEnv is the environment of the real process.
@@ -58,6 +61,7 @@ func OSEnv() (Env, error) {
 		Stderr:    os.Stderr,
 		LookupEnv: os.LookupEnv,
 		Cwd:       cwd,
+		Setenv:    os.Setenv,
 	}, nil
 }
 

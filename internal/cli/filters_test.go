@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"slices"
@@ -262,5 +263,34 @@ func TestRerunFailed(t *testing.T) {
 	after, _ := os.ReadFile(state)
 	if string(after) != string(data) {
 		t.Errorf("clean run rewrote the state: %s", after)
+	}
+}
+
+// TestSelectionExported: run mode sets PROVIUM_TEST_FILTER to the run's
+// selection (20-cli-config.md §9): profile build commands get it in their
+// environment and tests read it with os.getenv.
+func TestSelectionExported(t *testing.T) {
+	dir := writeTree(t, map[string]string{
+		"provium.toml": "[profiles.p]\nbuild = \"printf '%s' \\\"$PROVIUM_TEST_FILTER\\\" > {out}/filter\"\n" +
+			"kernel = \"{out}/vmlinux\"\ncmdline = \"console=ttyS0\"\n",
+		"a.test.lua": `test("sees the selection", {tags = "net", owner = "alice"}, function(t)
+  t:log(os.getenv("PROVIUM_TEST_FILTER") or "unset")
+end)
+`,
+		"boot.test.lua": `provium:vm("a", "p"):boot()`,
+	})
+	const want = `{"include_slow":true,"tag":["net"],"no_tag":["dns"],"tag_meta":[{"key":"owner","value":"alice"}],"no_tag_meta":[]}`
+	in := newInvocation(t, dir)
+	var out, errb syncBuffer
+	env := in.env(&out, &errb)
+	env.Setenv = func(k, v string) error { t.Setenv(k, v); return nil }
+	Execute(context.Background(), env, []string{"--json", "--accel", "tcg", "--include-slow", "--tag", "net", "--no-tag", "dns",
+		"--tag-meta", "owner=alice", "a.test.lua", "boot.test.lua"})
+	files := parseJSONLines(t, out.String())
+	if len(files) != 2 || len(files[0].Tests) != 1 || !slices.Equal(files[0].Tests[0].Log, []string{want}) {
+		t.Errorf("tests see %+v, want log %s\nstderr %s", files, want, errb.String())
+	}
+	if got := readFile(t, filepath.Join(dir, ".provium-build", "p", "filter")); got != want {
+		t.Errorf("build command sees %q, want %s", got, want)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/provium/provium/internal/accel"
 	"github.com/provium/provium/internal/config"
 	"github.com/provium/provium/internal/discover"
+	"github.com/provium/provium/internal/filter"
 	"github.com/provium/provium/internal/guest"
 	"github.com/provium/provium/internal/report"
 	"github.com/provium/provium/internal/rerun"
@@ -105,7 +106,14 @@ func (s *session) runFiles(ctx context.Context, cfg *config.Config, set *discove
 	ctx = runCtx
 	var buildErr error
 	var buildMu sync.Mutex
-	build := s.profileBuilds(cfg, diag)
+	// Build commands and tests see the run's selection (20 §9).
+	selection := s.filter.EnvJSON()
+	if s.env.Setenv != nil {
+		if err := s.env.Setenv(filter.EnvVar, selection); err != nil {
+			return 0, fmt.Errorf("setting %s: %w", filter.EnvVar, err)
+		}
+	}
+	build := s.profileBuilds(cfg, diag, filter.EnvVar+"="+selection)
 	prepare := func(ctx context.Context, profile string) error {
 		err := build(ctx, profile)
 		if err != nil && ctx.Err() == nil {
