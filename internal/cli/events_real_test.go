@@ -256,8 +256,17 @@ test("after the hang", function(t) end)
 			if p.Name == "fails" && p.Meta["spec"] != "§2" {
 				t.Errorf("meta of `fails` = %v", p.Meta)
 			}
-			if p.Name == "hangs" && !strings.Contains(p.Reason, "test timed out after 5s") {
-				t.Errorf("reason of `hangs` = %q", p.Reason)
+			if p.Name == "hangs" {
+				// Diagnose on timeout: the guest's processes and task dump,
+				// taken before the hanging command was cancelled.
+				for _, want := range []string{"test timed out after 5s\n--- h (diagnosis) ---", "cat /tmp/fifo-nobody-writes", "sysrq: Show Blocked State"} {
+					if !strings.Contains(p.Reason, want) {
+						t.Errorf("reason of `hangs` lacks %q:\n%s", want, p.Reason)
+					}
+				}
+				if !strings.Contains(p.ConsoleExcerpt, "--- console h (diagnosis) ---") {
+					t.Errorf("console_excerpt of `hangs` lacks the diagnosis:\n%s", p.ConsoleExcerpt)
+				}
 			}
 		case events.TestSkipped:
 			if p.Name == "skipped by meta" && p.Reason != "skipped: not today" {

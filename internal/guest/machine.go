@@ -29,6 +29,9 @@ type Machine struct {
 
 	redial sync.Mutex // one EnsureAgent reconnects at a time
 
+	conMu sync.Mutex
+	con   *consoleServer // vm:console_socket_path (consolesock.go), started on first use
+
 	stopping atomic.Bool // a stop was requested: the exit is not news
 	exit     chan struct{}
 	exitInfo vmm.Exit

@@ -134,3 +134,37 @@ func safeClose(ctx context.Context, c Closer) (err error) {
 	}()
 	return c.Close(ctx)
 }
+
+// Detach removes the registered resources of kind that keep accepts and
+// returns them: the scope no longer closes them (--keep-failed hands a
+// failed test's VMs to the run, which closes them later).
+func (s *Scope) Detach(kind ResourceKind, keep func(Closer) bool) []Closer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out, rest []Closer
+	for _, c := range s.items[kind] {
+		if keep(c) {
+			out = append(out, c)
+		} else {
+			rest = append(rest, c)
+		}
+	}
+	s.items[kind] = rest
+	return out
+}
+
+// DetachRunningVMs detaches the booted or paused VMs of the scope.
+func (s *Scope) DetachRunningVMs() []*VM {
+	var vms []*VM
+	for _, c := range s.Detach(ResVM, func(c Closer) bool {
+		v, ok := c.(*VM)
+		if !ok {
+			return false
+		}
+		st := v.State()
+		return st == Booted || st == Paused
+	}) {
+		vms = append(vms, c.(*VM))
+	}
+	return vms
+}

@@ -57,7 +57,23 @@ func (a *API) vmClass() lua.Class {
 			return v.State().String()
 		}),
 		"cid":                 vmConst("vm:cid", func(L *lua.Thread) { L.PushNil() }),
-		"console_socket_path": vmConst("vm:console_socket_path", func(L *lua.Thread) { L.PushNil() }),
+		"console_socket_path": func(L *lua.Thread) (int, error) {
+			vm, err := self[*lab.VM](L, "vm:console_socket_path")
+			if err != nil {
+				return 0, err
+			}
+			m, ok := vm.Machine().(*guest.Machine)
+			if !ok || m == nil {
+				L.PushNil() // not booted
+				return 1, nil
+			}
+			path, err := m.ConsoleSocket()
+			if err != nil {
+				return 0, fmt.Errorf("vm:console_socket_path: vm `%s`: %v", vm.Name(), err)
+			}
+			L.PushString(path)
+			return 1, nil
+		},
 		"open_file_count": func(L *lua.Thread) (int, error) {
 			vm, err := self[*lab.VM](L, "vm:open_file_count")
 			if err != nil {

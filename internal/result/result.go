@@ -33,6 +33,9 @@ type Test struct {
 	DeclLine int
 	Duration time.Duration
 	Consoles []Console // per booted VM of the test, in boot order
+	// Diagnosis is what each running VM was doing when the test or file
+	// timed out (processes, the kernel's sysrq task dump), bounded.
+	Diagnosis []Console
 	Meta     map[string]any
 }
 

@@ -38,6 +38,11 @@ type Options struct {
 	// Events receives the test events of 30-runtime.md C2 (nil: none);
 	// they carry the file's root-relative path.
 	Events *events.Emitter
+	// Keep, when set (--keep-failed), receives the running VMs of a failed
+	// test's scope (test = its name) and, when a file ends with a failure,
+	// its file-scope VMs (test = ""); they are then not shut down: the
+	// caller owns them. Timeouts keep nothing.
+	Keep func(file File, test string, vms []*lab.VM)
 	// Trace, when set, hears the runner's phases and every guest operation
 	// of a file as spans (--trace).
 	Trace Tracer

@@ -51,6 +51,10 @@ type fileRun struct {
 	fileTimedOut atomic.Bool
 	interrupted  atomic.Bool
 
+	curScope atomic.Pointer[lab.Lab] // the running test's scope (file watchdog)
+	diagMu   sync.Mutex
+	fileDiag []result.Console // the file watchdog's diagnosis
+
 	// failure of the current protected call, recorded by the message handler
 	lastSkip     *string
 	lastLine     int
@@ -109,6 +113,11 @@ func (fr *fileRun) run(parent context.Context) {
 	if d := fr.opts.FileTimeout; d > 0 {
 		msg := fmt.Sprintf(msgFileTimedOut, report.FormatDuration(d))
 		timer := time.AfterFunc(d, func() {
+			// Ask the VMs what they are doing before anything is cancelled.
+			diag := luaapi.DiagnoseVMs(context.WithoutCancel(ctx), diagnosisBytes, fr.root, fr.curScope.Load())
+			fr.diagMu.Lock()
+			fr.fileDiag = diag
+			fr.diagMu.Unlock()
 			fr.fileTimedOut.Store(true)
 			st.Interrupt(msg)
 			cancel(fmt.Errorf("%s", msg))
@@ -127,6 +136,7 @@ func (fr *fileRun) run(parent context.Context) {
 	defer fr.api.CloseSnapshots()
 	defer func() {
 		defer fr.span("teardown")()
+		fr.keepFileVMs()
 		fr.closeScope(fr.root)
 	}()
 
@@ -137,6 +147,28 @@ func (fr *fileRun) run(parent context.Context) {
 		return
 	}
 	fr.runTests(ctx)
+}
+
+// keepFileVMs hands the file-scope VMs of a failing file to
+// Options.Keep (--keep-failed); not after a timeout or an interrupt.
+func (fr *fileRun) keepFileVMs() {
+	if fr.opts.Keep == nil || fr.fileTimedOut.Load() || fr.interrupted.Load() {
+		return
+	}
+	_, failed, _ := fr.res.Counts()
+	if failed == 0 && !fr.res.HasChunkError {
+		return
+	}
+	if vms := fr.root.Scope().DetachRunningVMs(); len(vms) > 0 {
+		fr.opts.Keep(fr.file, "", vms)
+	}
+}
+
+// fileDiagnosis is the file watchdog's diagnosis (nil before it fired).
+func (fr *fileRun) fileDiagnosis() []result.Console {
+	fr.diagMu.Lock()
+	defer fr.diagMu.Unlock()
+	return fr.fileDiag
 }
 
 // span starts a trace span on the file's track; its end is returned.
@@ -260,7 +292,7 @@ func (fr *fileRun) runChunk() bool {
 		case fr.fileTimedOut.Load():
 			fr.res.TimedOut = true
 			fr.res.Timeout = fr.opts.FileTimeout
-			fr.chunkError(err.Error(), 0)
+			fr.chunkError(err.Error()+diagnosisText(fr.fileDiagnosis()), 0)
 		default:
 			fr.chunkError(err.Error(), fr.lastLine)
 		}

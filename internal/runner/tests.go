@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -77,24 +78,46 @@ func (fr *fileRun) runTest(ctx context.Context, index int, decl *testDecl, tr *r
 	st.SetContext(testCtx)
 	defer st.SetContext(ctx)
 
-	var fired atomic.Bool
-	var timeoutMsg string
+	var fired atomic.Bool // the test watchdog fired
+	scope := fr.root.NewTestScope()
+	fr.api.Bind(scope)
+	fr.curScope.Store(scope)
+	defer func() {
+		fr.curScope.Store(nil)
+		if fr.opts.Keep != nil && tr.Status == result.Failed && !fired.Load() && !fr.fileTimedOut.Load() && !fr.interrupted.Load() {
+			if vms := scope.Scope().DetachRunningVMs(); len(vms) > 0 {
+				fr.opts.Keep(fr.file, tr.Name, vms)
+			}
+		}
+		fr.closeScope(scope)
+		fr.api.Bind(fr.root)
+	}()
+
+	// The watchdog first asks the test's VMs what they are doing (the
+	// hanging command is still there), then interrupts. Once the body
+	// has returned it does nothing: a late firing must not interrupt the
+	// next test.
+	var (
+		timeoutMsg string
+		watchMu    sync.Mutex
+		bodyDone   bool
+		diag       []result.Console
+	)
 	if timeout > 0 {
 		timeoutMsg = fmt.Sprintf(msgTestTimedOut, report.FormatDuration(timeout))
 		timer := time.AfterFunc(timeout, func() {
+			watchMu.Lock()
+			defer watchMu.Unlock()
+			if bodyDone {
+				return
+			}
 			fired.Store(true)
+			diag = luaapi.DiagnoseVMs(context.WithoutCancel(testCtx), diagnosisBytes, fr.root, scope)
 			st.Interrupt(timeoutMsg)
 			cancel(fmt.Errorf("%s", timeoutMsg))
 		})
 		defer timer.Stop()
 	}
-
-	scope := fr.root.NewTestScope()
-	fr.api.Bind(scope)
-	defer func() {
-		fr.closeScope(scope)
-		fr.api.Bind(fr.root)
-	}()
 	// Runs before the scope closes: a failed test carries the console
 	// tails of the VMs that ran (10-lua-api.md §2.5).
 	defer func() {
@@ -128,6 +151,9 @@ func (fr *fileRun) runTest(ctx context.Context, index int, decl *testDecl, tr *r
 	fr.inTest = true
 	err := fr.pcall(1)
 	fr.inTest = false
+	watchMu.Lock()
+	bodyDone = true
+	watchMu.Unlock()
 	skipReason, errLine := fr.lastSkip, fr.lastLine
 	if timeout > 0 && !fr.fileTimedOut.Load() && !fr.interrupted.Load() {
 		st.ClearInterrupt()
@@ -137,11 +163,14 @@ func (fr *fileRun) runTest(ctx context.Context, index int, decl *testDecl, tr *r
 	tr.Log = logs
 	switch {
 	case fr.fileTimedOut.Load():
-		tr.Status, tr.Message = result.Failed, fmt.Sprintf(msgFileTimedOut, report.FormatDuration(fr.opts.FileTimeout))
+		fd := fr.fileDiagnosis()
+		tr.Status, tr.Message = result.Failed, fmt.Sprintf(msgFileTimedOut, report.FormatDuration(fr.opts.FileTimeout))+diagnosisText(fd)
+		tr.Diagnosis = fd
 		fr.res.TimedOut = true
 		fr.res.Timeout = fr.opts.FileTimeout
 	case fired.Load():
-		tr.Status, tr.Message = result.Failed, timeoutMsg
+		tr.Status, tr.Message = result.Failed, timeoutMsg+diagnosisText(diag)
+		tr.Diagnosis = diag
 		return true
 	case fr.interrupted.Load():
 		tr.Status, tr.Message = result.Failed, msgInterrupted
@@ -163,6 +192,19 @@ func (fr *fileRun) runTest(ctx context.Context, index int, decl *testDecl, tr *r
 
 // consoleTailBytes is how much of each VM's console a failed test carries.
 const consoleTailBytes = 4 << 10
+
+// diagnosisBytes bounds what a timeout's diagnosis keeps of each VM.
+const diagnosisBytes = 8 << 10
+
+// diagnosisText renders a timeout's diagnosis for the failure message.
+func diagnosisText(diag []result.Console) string {
+	var sb strings.Builder
+	for _, d := range diag {
+		sb.WriteString("\n--- " + d.VM + " ---\n")
+		sb.WriteString(strings.TrimRight(d.Tail, "\n"))
+	}
+	return sb.String()
+}
 
 // contextState reads the sticky failure and the log of a test context.
 func (fr *fileRun) contextState(prel, tIdx int) (failed bool, message string, logs []string) {
@@ -208,7 +250,7 @@ func (fr *fileRun) emitOutcome(tr *result.Test, ran bool) {
 		fr.emit(events.TestSkipped{Path: path, Name: tr.Name, Reason: tr.Message, Meta: meta})
 	default:
 		fr.emit(events.TestFailed{Path: path, Name: tr.Name, DurationNs: d, Reason: tr.Message,
-			ConsoleExcerpt: ConsoleExcerpt(tr.Consoles), Meta: meta})
+			ConsoleExcerpt: ConsoleExcerpt(append(append([]result.Console(nil), tr.Consoles...), tr.Diagnosis...)), Meta: meta})
 	}
 }
 
