@@ -201,6 +201,11 @@ func platform(s FixtureSetup) fixture.Platform {
 	return p
 }
 
+// msgWaitingForBuild is the stderr notice of `provium fixture build|rebuild`
+// finding the fixture's build lock held (by a test run's file, else the
+// holder's lock line).
+const msgWaitingForBuild = "provium: fixture `%s`: waiting for the build held by %s"
+
 // EnsureFixture is `provium fixture build|rebuild`: it builds the named
 // fixture into the cache unless an entry exists (rebuild: evicts it
 // first), without restoring it anywhere. The fixture's kind is unknown
@@ -216,6 +221,9 @@ func EnsureFixture(ctx context.Context, opts *Options, name string, rebuild bool
 	}
 	req := fixture.EnsureRequest{Name: src.Name, Key: key, Rebuild: rebuild,
 		Info: fixture.LockInfo{Fixture: src.Name, Argv: fx.Argv, Started: time.Now()}}
+	if fx.Warn != nil {
+		req.Waiting = func(heldBy string) { fx.Warn(fmt.Sprintf(msgWaitingForBuild, src.Name, heldBy)) }
+	}
 	kind, built, err = fx.Cache.Ensure(ctx, req, func(ctx context.Context) (fixture.Kind, error) {
 		out, err := buildFixture(ctx, opts, src)
 		if out.Cleanup != nil {
