@@ -13,6 +13,7 @@ import (
 	"github.com/provium/provium/internal/lab"
 	"github.com/provium/provium/internal/nbd"
 	"github.com/provium/provium/internal/proto"
+	"github.com/provium/provium/internal/snapfile"
 	"github.com/provium/provium/internal/sparse"
 	"github.com/provium/provium/internal/vmm"
 )
@@ -239,4 +240,86 @@ func (g *Machine) DetachDisk(ctx context.Context, id string) error {
 		errs = append(errs, os.Remove(d.image))
 	}
 	return errors.Join(errs...)
+}
+
+// errHotplugSnapshot refuses snapshots of machines with hot-plugged disks:
+// a restore recreates disks as boot-time devices, which would not match
+// the saved device layout.
+const errFmtHotplugSnapshot = "disk `%s` was hot-plugged; snapshots keep boot-time disks only (give it in boot opts disks instead)"
+
+// checkSnapshot refuses what a snapshot cannot carry.
+func (s *diskSet) checkSnapshot() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, d := range s.list {
+		if d.attached {
+			return fmt.Errorf(errFmtHotplugSnapshot, d.id)
+		}
+	}
+	return nil
+}
+
+// snapshot copies the owned images into dir — sparse or reflinked; a
+// mediated disk's copy is the guest's view, held writes included — and
+// describes every disk for the manifest. It runs while the guest is
+// stopped.
+func (s *diskSet) snapshot(dir string) ([]snapfile.Disk, []snapfile.Member, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	disks := []snapfile.Disk{}
+	var members []snapfile.Member
+	for i, d := range s.list {
+		sd := snapfile.Disk{Name: d.id, Format: "raw", Mediated: d.export != nil, ReadOnly: d.spec.ReadOnly}
+		if !d.owned {
+			sd.Path = d.image
+			if st, err := os.Stat(d.image); err == nil {
+				sd.SizeBytes = uint64(st.Size())
+			}
+			disks = append(disks, sd)
+			continue
+		}
+		sd.Member = fmt.Sprintf("disk%d", i)
+		dst := filepath.Join(dir, sd.Member)
+		var err error
+		if d.export != nil {
+			err = d.export.SaveView(dst)
+		} else {
+			err = sparse.Copy(d.image, dst)
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("copying disk `%s`: %w", d.id, err)
+		}
+		st, err := os.Stat(dst)
+		if err != nil {
+			return nil, nil, err
+		}
+		sd.SizeBytes = uint64(st.Size())
+		disks = append(disks, sd)
+		members = append(members, snapfile.Member{Name: sd.Member, Path: dst})
+	}
+	return disks, members, nil
+}
+
+// restore recreates a snapshot's disks: each owned image becomes a private
+// copy (reflink or sparse) of the snapshot's, so the snapshot never
+// changes; `path` disks are used in place again.
+func (s *diskSet) restore(disks []snapfile.Disk, members map[string]string, ctlOf func(string) *nbd.Control) ([]vmm.Disk, error) {
+	specs := make([]lab.DiskSpec, len(disks))
+	for i, sd := range disks {
+		spec := lab.DiskSpec{ID: sd.Name, Source: lab.DiskPath, Path: sd.Path, ReadOnly: sd.ReadOnly, Mediated: sd.Mediated}
+		if sd.Member != "" {
+			src := members[sd.Member]
+			if src == "" {
+				return nil, fmt.Errorf("%w: disk `%s`: no member %q", snapfile.ErrCorrupt, sd.Name, sd.Member)
+			}
+			spec.Source, spec.Path = lab.DiskTemplate, src
+		}
+		specs[i] = spec
+	}
+	vds, err := s.prepareAll(specs, ctlOf)
+	if err != nil {
+		return nil, err
+	}
+	// The copies are the machine's own now, like a template's.
+	return vds, nil
 }

@@ -156,6 +156,9 @@ func (g *Machine) SnapshotPrepare(ctx context.Context) error {
 	if g.origin == nil {
 		return errors.New("this machine cannot be snapshotted (unknown origin)")
 	}
+	if err := g.disks.checkSnapshot(); err != nil {
+		return err
+	}
 	_, err := g.Agent()
 	return err
 }
@@ -182,7 +185,15 @@ func (g *Machine) SnapshotSave(ctx context.Context, path string) error {
 			os.RemoveAll(tmp)
 		}
 	}()
-	files, err := g.vm.Snapshot(ctx, tmp)
+	if err := g.disks.checkSnapshot(); err != nil {
+		return err
+	}
+	var disks []snapfile.Disk
+	var members []snapfile.Member
+	files, err := g.vm.SnapshotWith(ctx, tmp, func() (err error) {
+		disks, members, err = g.disks.snapshot(tmp)
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -191,7 +202,7 @@ func (g *Machine) SnapshotSave(ctx context.Context, path string) error {
 		return err
 	}
 	m.VMName = o.name
-	members := []snapfile.Member{}
+	m.Disks = disks
 	if files.RAM != "" {
 		members = append(members, snapfile.Member{Name: snapfile.MemberRAM, Path: files.RAM})
 	}
@@ -213,6 +224,11 @@ func (g *Machine) SnapshotSave(ctx context.Context, path string) error {
 	// otherwise read its whole RAM back).
 	if id, err := hotID(path); err == nil {
 		hf := fixture.HotFiles{Manifest: m, Members: map[string]string{snapfile.MemberState: files.State}}
+		for _, mb := range members {
+			if mb.Name != snapfile.MemberState && mb.Name != snapfile.MemberRAM {
+				hf.Members[mb.Name] = mb.Path
+			}
+		}
 		if files.RAM != "" {
 			hf.Members[snapfile.MemberRAM] = files.RAM
 		}
@@ -313,6 +329,8 @@ func (b *Backend) restore(ctx context.Context, file string, spec lab.BootSpec, s
 	if err != nil {
 		return nil, err
 	}
+	// The disks come from the snapshot (10-lua-api.md §6.1: recorded devices).
+	target.Disks = snapMan.Disks
 	if d := snapfile.Diff(snapMan, target); d != "" {
 		return nil, fmt.Errorf("snapshot does not fit this VM: %s", d)
 	}
@@ -343,14 +361,21 @@ func (b *Backend) restore(ctx context.Context, file string, spec lab.BootSpec, s
 	cfg := b.machineConfig(p, prof, spec.Path, dir)
 	reset := &resetHook{}
 	cfg.OnGuestReset = reset.fire
+	disks := &diskSet{dir: dir}
+	if cfg.Disks, err = disks.restore(snapMan.Disks, hot.Members, spec.DiskControl); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
 	began := time.Now()
 	m, err := vmm.Restore(ctx, cfg, files)
 	if err != nil {
+		disks.closeAll()
 		// QEMU refusing the state is the snapshot's fault (30-runtime.md A9).
 		return nil, fmt.Errorf("%w: %v", snapfile.ErrCorrupt, err)
 	}
 	g := newMachine(m, p.agentTimeout, spec.OnExit)
 	g.life = b.newLife(file, spec.Path)
+	g.disks = disks
 	reset.m.Store(g)
 	g.origin = &origin{b: b, name: spec.Name, profile: spec.Profile, plan: p, profileInitrd: prof.Initrd, timeControlled: timeControlled}
 	go g.serveRNG(p.seed)

@@ -454,3 +454,37 @@ func (v *VM) AttachDisk(ctx context.Context, o AttachOpts) (*Disk, error) {
 	v.mu.Unlock()
 	return d, nil
 }
+
+// DiskRecord is a disk in lab.json (30-runtime.md A12); its data lives in
+// the VM's snapshot file.
+type DiskRecord struct {
+	Name      string   `json:"name"`
+	SizeBytes int64    `json:"size_bytes"`
+	Format    string   `json:"format"`
+	Mediated  bool     `json:"mediated"`
+	ReadOnly  bool     `json:"read_only"`
+	Faults    []string `json:"faults"`
+}
+
+// diskRecords describes the running machine's disks, in guest order.
+func (v *VM) diskRecords() []any {
+	out := []any{}
+	m, ok := v.currentMachine().(DiskMachine)
+	if !ok || m == nil {
+		return out
+	}
+	for _, id := range m.DiskIDs() {
+		img, ok := m.DiskImage(id)
+		if !ok {
+			continue
+		}
+		r := DiskRecord{Name: id, Format: "raw", Mediated: img.Export != nil, ReadOnly: img.ReadOnly, Faults: v.diskControl(id).Faults()}
+		if img.Export != nil {
+			r.SizeBytes = img.Export.Size()
+		} else if st, err := os.Stat(img.Path); err == nil {
+			r.SizeBytes = st.Size()
+		}
+		out = append(out, r)
+	}
+	return out
+}

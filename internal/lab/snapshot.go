@@ -259,7 +259,7 @@ func (l *Lab) Snapshot(ctx context.Context, dir string, protocol int, sizeOf fun
 		if err != nil {
 			return idx, fmt.Errorf("vm `%s`: %w", sv.Rel, err)
 		}
-		rec := LabVMRecord{Name: sv.Rel, Profile: v.Profile(), Boot: boot, Disks: []any{}, NICs: []any{}}
+		rec := LabVMRecord{Name: sv.Rel, Profile: v.Profile(), Boot: boot, Disks: v.diskRecords(), NICs: []any{}}
 		if opts.Memory != nil {
 			rec.MemoryBytes = *opts.Memory
 		}

@@ -39,6 +39,13 @@ const (
 // snapshot, not its memory), so it takes the portable path: RAM goes into
 // the stream.
 func (m *Machine) Snapshot(ctx context.Context, dir string) (files SnapshotFiles, err error) {
+	return m.SnapshotWith(ctx, dir, nil)
+}
+
+// SnapshotWith is Snapshot that also runs whileStopped after the state is
+// saved and before the guest continues, so that files the guest writes
+// (disk images) can be copied at the same moment as its memory.
+func (m *Machine) SnapshotWith(ctx context.Context, dir string, whileStopped func() error) (files SnapshotFiles, err error) {
 	defer func() {
 		if err != nil {
 			files, err = SnapshotFiles{}, fmt.Errorf("vmm: %s: snapshot: %w", m.cfg.Name, err)
@@ -63,7 +70,13 @@ func (m *Machine) Snapshot(ctx context.Context, dir string) (files SnapshotFiles
 			}
 		}()
 	}
-	return m.save(ctx, dir)
+	files, err = m.save(ctx, dir)
+	if err == nil && whileStopped != nil {
+		if err = whileStopped(); err != nil {
+			files = SnapshotFiles{}
+		}
+	}
+	return files, err
 }
 
 func (m *Machine) save(ctx context.Context, dir string) (SnapshotFiles, error) {
