@@ -12,3 +12,5 @@ mkdir -p bin
 bin/provium-bench "$@"
 # B2 (snapshot/restore) and B9 (restore density) live with the snapshot code.
 PROVIUM_BENCH_SNAPSHOT=1 "$GO" test -count=1 -run TestSnapshotBenchmark -v ./internal/guest
+# Disk throughput: plain vs mediated (internal/nbd) vs qemu-nbd.
+PROVIUM_BENCH_DISK=1 "$GO" test -count=1 -run TestDiskBenchmark -v ./internal/guest
