@@ -46,7 +46,7 @@ func TestBinary(t *testing.T) {
 		t.Errorf("version: %v %q", err, out)
 	}
 
-	cmd := exec.Command(bin, "--json", "--seed", "3")
+	cmd := exec.Command(bin, "--no-ksm", "--json", "--seed", "3")
 	cmd.Dir = dir
 	cmd.Env = binaryEnv(t, in)
 	var stdout, stderr bytes.Buffer
@@ -80,7 +80,7 @@ func TestBinarySIGINT(t *testing.T) {
 	in := newInvocation(t, dir)
 	mark := filepath.Join(t.TempDir(), "spinning")
 	junit := filepath.Join(t.TempDir(), "j.xml")
-	cmd := exec.Command(bin, "--timeout", "0", "--junit", junit, ".looping/forever.test.lua")
+	cmd := exec.Command(bin, "--no-ksm", "--timeout", "0", "--junit", junit, ".looping/forever.test.lua")
 	cmd.Dir = dir
 	cmd.Env = append(binaryEnv(t, in), "PROVIUM_SELFTEST_MARK="+mark)
 	var stdout, stderr bytes.Buffer

@@ -47,6 +47,11 @@ type Env struct {
 	// Setenv sets a variable of the process environment, which tests read
 	// with os.getenv (PROVIUM_TEST_FILTER); nil leaves it alone.
 	Setenv func(key, value string) error
+	// HostRoot is where the pool reads /proc (meminfo, cgroup, pressure)
+	// and /sys/fs/cgroup; "" means "/". KSMDir is the KSM knobs' directory;
+	// "" means sched.KSMDir. Tests point both at their own trees.
+	HostRoot string
+	KSMDir   string
 }
 
 // OSEnv is the environment of the real process.

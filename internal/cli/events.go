@@ -1,14 +1,8 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"os"
-	"runtime"
-	"strconv"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/provium/provium/internal/discover"
@@ -18,6 +12,7 @@ import (
 	"github.com/provium/provium/internal/luaapi"
 	"github.com/provium/provium/internal/result"
 	"github.com/provium/provium/internal/runner"
+	"github.com/provium/provium/internal/sched"
 	"github.com/provium/provium/internal/trace"
 )
 
@@ -29,39 +24,28 @@ const (
 	errFmtTrace         = "--trace: cannot write `%s`: %v"
 )
 
-// Pool charges (30-runtime.md B2).
-const (
-	fileOverhead = 50 << 20
-	vmOverhead   = 100 << 20
-	poolInterval = time.Second
-)
+// poolInterval is how often pool_state is sampled (30-runtime.md C2).
+const poolInterval = time.Second
 
 // runStream is one run's event stream: the emitter over the session's
-// sinks, the trace recorder, the pool numbers pool_state reports.
+// sinks, the trace recorder, and the scheduler's pool, whose numbers
+// pool_state reports and whose dispatch and claim events it emits (it is
+// the pool's sched.Observer).
 type runStream struct {
 	em      *events.Emitter
 	file    *events.FileSink
 	trace   *trace.Recorder
-	pool    poolNumbers
-	slots   *slotPool
+	pool    *sched.Pool
 	rootRel map[string]string // display path → root-relative path
-	claims  map[string]*events.Resource
 
 	stopPool func()
-}
-
-// poolNumbers is where pool_state reads its numbers. Until the scheduler
-// (internal/sched) owns the pool this is the run's own accounting of the
-// same charges (slotPool); swapping it is one assignment in openStream.
-type poolNumbers interface {
-	PoolState() events.PoolState
 }
 
 // openStream makes the run's emitter: the --save-events file (truncated;
 // failing to open it is exit 2), --events-stdout, the session's
 // --events-socket, and the --trace recorder as an observer.
 func (s *session) openStream(files []discover.File, roots []string, fx *runner.Fixtures) (*runStream, error) {
-	rs := &runStream{rootRel: map[string]string{}, claims: map[string]*events.Resource{}}
+	rs := &runStream{rootRel: map[string]string{}}
 	var sinks []events.Sink
 	if path := s.eventsFile(); path != "" {
 		f, err := events.OpenFile(s.env.resolve(path))
@@ -78,9 +62,6 @@ func (s *session) openStream(files []discover.File, roots []string, fx *runner.F
 		sinks = append(sinks, s.sock)
 	}
 	rs.em = events.NewEmitter(func(line string) { fmt.Fprintln(s.env.Stderr, line) }, sinks...)
-	rs.slots = newSlotPool()
-	rs.pool = rs.slots
-	rs.em.Observe(rs.slots.observe)
 	if s.rf.trace != "" {
 		rs.trace = trace.New()
 		rs.em.Observe(rs.trace.Observe)
@@ -110,11 +91,9 @@ func (s *session) openStream(files []discover.File, roots []string, fx *runner.F
 		ev := events.FileDiscovered{Path: f.RootRel, FixtureRefs: refs}
 		if claim != nil {
 			ev.DeclaredClaim = &events.Resource{MemoryBytes: claim.MemoryBytes, CPUs: uint32(max(claim.CPUs, 0))}
-			rs.claims[f.Display] = ev.DeclaredClaim
 		}
 		rs.em.Emit(ev)
 	}
-	rs.startPool()
 	return rs, nil
 }
 
@@ -130,9 +109,14 @@ func (s *session) eventsFile() string {
 	return ""
 }
 
-// startPool emits pool_state now and every second until close.
-func (rs *runStream) startPool() {
-	rs.em.Emit(rs.pool.PoolState())
+// startPool makes p the stream's pool and emits pool_state now (after
+// every file_discovered, C4) and every second until close.
+func (rs *runStream) startPool(p *sched.Pool) {
+	rs.pool = p
+	if !rs.em.Active() {
+		return
+	}
+	rs.em.Emit(rs.poolState())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -144,73 +128,80 @@ func (rs *runStream) startPool() {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				rs.em.Emit(rs.pool.PoolState())
+				rs.em.Emit(rs.poolState())
 			}
 		}
 	}()
 	rs.stopPool = func() { cancel(); <-done }
 }
 
+// poolState samples the scheduler's numbers.
+func (rs *runStream) poolState() events.PoolState {
+	st := rs.pool.State()
+	return events.PoolState{Used: resource(st.Used), Available: resource(st.Available)}
+}
+
+func resource(a sched.Amount) events.Resource {
+	return events.Resource{MemoryBytes: a.Memory, CPUs: uint32(max(a.CPUs, 0))}
+}
+
+// path is a file's root-relative path, as events name it.
+func (rs *runStream) path(display string) string {
+	if p, ok := rs.rootRel[display]; ok {
+		return p
+	}
+	return display
+}
+
 // close ends the stream: the last pool_state, then the file sink.
 func (rs *runStream) close() {
 	if rs.stopPool != nil {
 		rs.stopPool()
-		rs.em.Emit(rs.pool.PoolState())
+		rs.em.Emit(rs.poolState())
 	}
 	if rs.file != nil {
 		rs.file.Close()
 	}
 }
 
-// reservation is what dispatching a file reserves: the file overhead and
-// its declared claim.
-func (rs *runStream) reservation(f discover.File) events.Resource {
-	r := events.Resource{MemoryBytes: fileOverhead}
-	if c := rs.claims[f.Display]; c != nil {
-		r.MemoryBytes += c.MemoryBytes
-		r.CPUs += c.CPUs
-	}
-	return r
+// FileBlocked implements sched.Observer.
+func (rs *runStream) FileBlocked(path string, waitingFor sched.Amount, reason string) {
+	rs.em.Emit(events.FileBlocked{Path: rs.path(path), WaitingFor: resource(waitingFor), Reason: reason})
 }
 
-func (rs *runStream) blocked(f discover.File) {
-	rs.em.Emit(events.FileBlocked{Path: f.RootRel, WaitingFor: rs.reservation(f), Reason: events.BlockedPoolFull})
+// FileDispatched implements sched.Observer.
+func (rs *runStream) FileDispatched(path string, reservation sched.Amount) {
+	rs.em.Emit(events.FileDispatched{Path: rs.path(path), Reservation: resource(reservation)})
 }
 
-func (rs *runStream) dispatched(f discover.File) {
-	rs.em.Emit(events.FileDispatched{Path: f.RootRel, Reservation: rs.reservation(f)})
-	if c := rs.claims[f.Display]; c != nil {
-		rs.em.Emit(events.ClaimAcquired{Path: f.RootRel, Amount: *c})
-	}
+// ClaimAcquired implements sched.Observer.
+func (rs *runStream) ClaimAcquired(path string, amount sched.Amount) {
+	rs.em.Emit(events.ClaimAcquired{Path: rs.path(path), Amount: resource(amount)})
 }
 
-// completed closes a file's events: its claim, then file_completed.
+// ClaimReleased implements sched.Observer.
+func (rs *runStream) ClaimReleased(path string, amount sched.Amount) {
+	rs.em.Emit(events.ClaimReleased{Path: rs.path(path), Amount: resource(amount)})
+}
+
+// completed closes a file's events with file_completed; the pool has
+// emitted its claim_released before (C4).
 func (rs *runStream) completed(f discover.File, r *result.File) {
-	if c := rs.claims[f.Display]; c != nil {
-		rs.em.Emit(events.ClaimReleased{Path: f.RootRel, Amount: *c})
-	}
 	rs.em.Emit(events.FileCompleted{Path: f.RootRel, Status: string(r.Status()), DurationNs: uint64(max(r.Duration, 0))})
 }
 
 // guestHooks turn machine lifecycles into vm_spawned/vm_shutdown, pool
 // charges and trace spans.
 func (rs *runStream) guestHooks() guest.Hooks {
-	path := func(display string) string {
-		if p, ok := rs.rootRel[display]; ok {
-			return p
-		}
-		return display
-	}
+	path := rs.path
 	return guest.Hooks{
 		Spawned: func(file, vm, profile string, memory uint64, cpus int, how string, began time.Time) {
-			rs.slots.vmUp(file, vm, memory, cpus)
 			if rs.trace != nil {
 				rs.trace.VMSpan(file, vm, how, began, time.Now())
 			}
 			rs.em.Emit(events.VMSpawned{File: path(file), VMName: vm, Profile: profile, MemoryBytes: memory})
 		},
 		Exited: func(file, vm string, up time.Duration) {
-			rs.slots.vmDown(file, vm)
 			if rs.trace != nil {
 				now := time.Now()
 				rs.trace.VMSpan(file, vm, "running", now.Add(-up), now)
@@ -241,88 +232,4 @@ func (rs *runStream) fixtureEvents() luaapi.FixtureEvents {
 		},
 		CacheHit: func(name string) { rs.em.Emit(events.FixtureCacheHit{Path: name}) },
 	}
-}
-
-// slotPool is the run's pool accounting without the scheduler: the B1
-// budget and the B2 charges of dispatched files and running VMs.
-type slotPool struct {
-	total events.Resource
-
-	mu    sync.Mutex
-	files map[string]events.Resource // root-relative path → reservation
-	vms   map[[2]string]events.Resource
-}
-
-func newSlotPool() *slotPool {
-	total := events.Resource{MemoryBytes: memTotal() / 10 * 8, CPUs: uint32(max(1, runtime.NumCPU()))}
-	return &slotPool{total: total, files: map[string]events.Resource{}, vms: map[[2]string]events.Resource{}}
-}
-
-func (p *slotPool) observe(_ time.Time, ev events.Payload) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	switch e := ev.(type) {
-	case events.FileDispatched:
-		p.files[e.Path] = e.Reservation
-	case events.FileCompleted:
-		delete(p.files, e.Path)
-	}
-}
-
-func (p *slotPool) vmUp(file, vm string, memory uint64, cpus int) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.vms[[2]string{file, vm}] = events.Resource{MemoryBytes: memory + vmOverhead, CPUs: uint32(max(cpus, 0))}
-}
-
-func (p *slotPool) vmDown(file, vm string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	delete(p.vms, [2]string{file, vm})
-}
-
-// PoolState implements poolNumbers.
-func (p *slotPool) PoolState() events.PoolState {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var used events.Resource
-	for _, r := range p.files {
-		used.MemoryBytes += r.MemoryBytes
-		used.CPUs += r.CPUs
-	}
-	for _, r := range p.vms {
-		used.MemoryBytes += r.MemoryBytes
-		used.CPUs += r.CPUs
-	}
-	avail := events.Resource{}
-	if used.MemoryBytes < p.total.MemoryBytes {
-		avail.MemoryBytes = p.total.MemoryBytes - used.MemoryBytes
-	}
-	if used.CPUs < p.total.CPUs {
-		avail.CPUs = p.total.CPUs - used.CPUs
-	}
-	return events.PoolState{Used: used, Available: avail}
-}
-
-// memTotal is MemTotal of /proc/meminfo in bytes (0 when unreadable).
-func memTotal() uint64 {
-	f, err := os.Open("/proc/meminfo")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		rest, ok := strings.CutPrefix(sc.Text(), "MemTotal:")
-		if !ok {
-			continue
-		}
-		fields := strings.Fields(rest)
-		if len(fields) == 0 {
-			return 0
-		}
-		kb, _ := strconv.ParseUint(fields[0], 10, 64)
-		return kb << 10
-	}
-	return 0
 }

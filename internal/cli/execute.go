@@ -2,15 +2,17 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math"
 	"runtime/debug"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/provium/provium/internal/discover"
 	"github.com/provium/provium/internal/result"
 	"github.com/provium/provium/internal/runner"
+	"github.com/provium/provium/internal/sched"
 )
 
 // msgNotRunFailFast is the chunk error of files --fail-fast kept from
@@ -19,10 +21,15 @@ const msgNotRunFailFast = "not run (--fail-fast)"
 
 // execution says how executeFiles runs and reports files.
 type execution struct {
-	run      FileRunner
-	opts     *runner.Options
-	limit    int  // files at once, ≥ 1
+	run  FileRunner
+	opts *runner.Options
+	// pool schedules the files (30-runtime.md B4); nil means a pool that
+	// only caps the files at once at limit.
+	pool     *sched.Pool
+	limit    int  // files at once without a pool, ≥ 1
 	failFast bool // stop dispatching after the first non-passing file
+	// declared finds a file's literal claim (nil: none).
+	declared func(f discover.File) *sched.Amount
 	props    map[string]string
 	// report receives each outcome in discovery order; dispatched is false
 	// for files that never started.
@@ -33,11 +40,12 @@ type execution struct {
 	stream *runStream
 }
 
-// executeFiles runs files, at most ex.limit at once, one goroutine per
-// file, and hands each outcome to ex.report in discovery order: a finished
-// file waits for the earlier ones (30-runtime.md B4). When ctx is cancelled
-// nothing new starts; files never started are left out of the result. It
-// returns the outcomes in discovery order and the first report error.
+// executeFiles dispatches files through the pool — FIFO, each when its
+// reservation fits (30-runtime.md B4) — one goroutine per file, and hands
+// each outcome to ex.report in discovery order: a finished file waits for
+// the earlier ones. When ctx is cancelled nothing new starts; files never
+// started are left out of the result. It returns the outcomes in discovery
+// order and the first report error.
 func executeFiles(ctx context.Context, files []discover.File, ex execution) ([]*result.File, error) {
 	type slot struct {
 		f          *result.File
@@ -47,60 +55,49 @@ func executeFiles(ctx context.Context, files []discover.File, ex execution) ([]*
 	for i := range done {
 		done[i] = make(chan slot, 1)
 	}
-	var (
-		tripped atomic.Bool
-		wg      sync.WaitGroup
-	)
-	sem := make(chan struct{}, max(1, ex.limit))
+	pool := ex.pool
+	if pool == nil {
+		// Memory and CPUs are unlimited here; only the cap applies.
+		pool = sched.New(sched.Config{Total: sched.Amount{Memory: math.MaxUint64 / 2, CPUs: math.MaxInt32}, Jobs: max(1, ex.limit)})
+	}
+	pool.Enqueue(len(files))
+	var wg sync.WaitGroup
 
 	dispatchDone := make(chan struct{})
 	go func() {
 		defer close(dispatchDone)
 		for i, f := range files {
-			select {
-			case sem <- struct{}{}:
-			default:
-				if ex.stream != nil && ctx.Err() == nil && !tripped.Load() {
-					ex.stream.blocked(f)
-				}
-				select {
-				case sem <- struct{}{}:
-				case <-ctx.Done():
-					done[i] <- slot{}
-					continue
-				}
+			var declared *sched.Amount
+			if ex.declared != nil {
+				declared = ex.declared(f)
 			}
+			sf, err := pool.Admit(ctx, f.Display, declared)
 			switch {
-			case ctx.Err() != nil:
-				<-sem
-				done[i] <- slot{}
-				continue
-			case tripped.Load():
-				<-sem
+			case errors.Is(err, sched.ErrHalted):
 				r := notRun(f, msgNotRunFailFast)
 				addProps(r, ex.props)
 				done[i] <- slot{f: r}
+				continue
+			case err != nil: // interrupted
+				done[i] <- slot{}
 				continue
 			}
 			if ex.started != nil {
 				ex.started()
 			}
-			if ex.stream != nil {
-				ex.stream.dispatched(f)
-			}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				r := runOne(ctx, ex, f)
-				if ex.stream != nil {
-					ex.stream.completed(f, r)
-				}
+				r := runOne(sched.WithFile(ctx, sf), ex, f)
 				if ex.failFast && !r.Passed() {
-					// Set before the slot is freed, so the dispatcher sees it
-					// before it can start another file.
-					tripped.Store(true)
+					// Before the file's share goes back, so nothing
+					// dispatches into it (B9).
+					pool.Halt()
 				}
-				<-sem
+				sf.Done() // claim_released (through the pool's observer) …
+				if ex.stream != nil {
+					ex.stream.completed(f, r) // … then file_completed
+				}
 				done[i] <- slot{f: r, dispatched: true}
 			}()
 		}

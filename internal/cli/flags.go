@@ -31,6 +31,10 @@ type runFlags struct {
 	coverage     bool
 	trace        string
 	keepFailed   bool
+	mem          string
+	cpus         int
+	overcommit   string
+	noKSM        bool
 }
 
 // defaultTimeout is the per-file budget when --timeout is not given.
@@ -65,4 +69,8 @@ func (rf *runFlags) register(cmd *cobra.Command) {
 	f.StringVar(&rf.eventsSocket, "events-socket", "", "serve the event stream on the unix socket `PATH` to every client from connect time")
 	f.BoolVar(&rf.coverage, "coverage", false, "after the run, report outcomes by meta.spec with provium-coverage")
 	f.StringVar(&rf.trace, "trace", "", "write the run as Chrome/Perfetto trace-event JSON to `PATH`")
+	f.StringVar(&rf.mem, "mem", "", "pool memory (`SIZE`; default 80% of MemTotal, capped by the cgroup limit)")
+	f.IntVar(&rf.cpus, "cpus", 0, "base of the pool's vCPUs (`N`; default the usable CPUs)")
+	f.StringVar(&rf.overcommit, "cpu-overcommit", "1.0", "pool vCPUs = max(1, floor(cpus × `F`)); clamped to 0.5–8.0")
+	f.BoolVar(&rf.noKSM, "no-ksm", false, "skip the best-effort host KSM tuning")
 }

@@ -48,6 +48,27 @@ type invocation struct {
 	cwd  string
 	vars map[string]string
 	run  FileRunner
+	host string // Env.HostRoot
+	ksm  string // Env.KSMDir
+}
+
+// testHost makes a host tree for the pool: the real MemTotal, no cgroup
+// limit and no /proc/pressure, so the machine's load (other test runs)
+// cannot throttle dispatch in tests that need files to overlap.
+func testHost(t *testing.T, tmp string) string {
+	t.Helper()
+	root := filepath.Join(tmp, "host")
+	mi, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(root, "proc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "proc", "meminfo"), mi, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return root
 }
 
 // newInvocation runs in cwd with an isolated environment: cache, scratch,
@@ -62,7 +83,7 @@ func newInvocation(t *testing.T, cwd string) *invocation {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(scratch) })
-	return &invocation{t: t, cwd: cwd, vars: map[string]string{
+	return &invocation{t: t, cwd: cwd, host: testHost(t, tmp), ksm: filepath.Join(tmp, "ksm"), vars: map[string]string{
 		"HOME":                filepath.Join(tmp, "home"),
 		"PROVIUM_CACHE_DIR":   filepath.Join(tmp, "cache"),
 		"XDG_RUNTIME_DIR":     scratch,
@@ -80,8 +101,10 @@ func (in *invocation) env(stdout, stderr *syncBuffer) Env {
 			v, ok := in.vars[k]
 			return v, ok
 		},
-		Cwd:     in.cwd,
-		RunFile: in.run,
+		Cwd:      in.cwd,
+		RunFile:  in.run,
+		HostRoot: in.host,
+		KSMDir:   in.ksm,
 	}
 }
 

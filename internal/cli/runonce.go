@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"runtime"
 	"sync"
 	"time"
 
@@ -143,12 +142,20 @@ func (s *session) runFiles(ctx context.Context, cfg *config.Config, set *discove
 		"provium_version": versionNumber(),
 	}
 
+	pool, err := s.newPool(cfg, stream)
+	if err != nil {
+		return 0, err
+	}
+	stream.startPool(pool)
+	s.tuneKSM()
+
 	out := s.newOutput(len(files))
 	start := time.Now()
 	results, renderErr := executeFiles(ctx, files, execution{
 		run:      s.env.fileRunner(),
 		opts:     opts,
-		limit:    s.jobLimit(),
+		pool:     pool,
+		declared: declaredClaim,
 		failFast: s.rf.failFast,
 		props:    props,
 		report:   out.file,
@@ -198,16 +205,6 @@ func (s *session) runFiles(ctx context.Context, cfg *config.Config, set *discove
 		return 0, buildErr
 	}
 	return code, nil
-}
-
-// jobLimit is how many files run at once: -j N when given. Until the pool
-// and scheduler (30-runtime.md B1–B4) land, "pool only" means one file per
-// CPU.
-func (s *session) jobLimit() int {
-	if s.rf.jobs > 0 {
-		return s.rf.jobs
-	}
-	return max(1, runtime.NumCPU())
 }
 
 // guestBackend makes the VM backend of a run; the KVM probe and the run

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -17,6 +18,7 @@ import (
 	"github.com/provium/provium/internal/events"
 	"github.com/provium/provium/internal/filter"
 	"github.com/provium/provium/internal/rerun"
+	"github.com/provium/provium/internal/sched"
 	"github.com/provium/provium/internal/units"
 )
 
@@ -39,6 +41,8 @@ type session struct {
 	cov    *coverageRun       // --coverage
 
 	implicit implicitImage // the default image as profile `linux` (zeroconfig.go)
+	sizing   sched.Sizing
+	ksmOnce  sync.Once
 }
 
 // runMode is the root command: parse the flags, then run once or watch.
@@ -93,6 +97,9 @@ func newSession(env *Env, cmd *cobra.Command, pf *persistentFlags, rf *runFlags,
 	}
 	if rf.jobs < 0 {
 		return nil, usagef("--jobs: expected a number ≥ 0, got %d", rf.jobs)
+	}
+	if s.sizing, err = s.parseSizing(); err != nil {
+		return nil, err
 	}
 
 	opts := filter.Options{IncludeSlow: rf.includeSlow, Tag: rf.tags, NoTag: rf.noTags}

@@ -31,6 +31,10 @@ func TestUsageErrors(t *testing.T) {
 		{"bad seed", []string{"--seed", "-1"}, "", true},
 		{"bad jobs", []string{"-j", "-1"}, "provium: --jobs: expected a number ≥ 0, got -1\n", true},
 		{"list bad flag", []string{"list", "--nope"}, "provium: unknown flag: --nope\n", true},
+		{"bad mem", []string{"--mem", "lots"}, "provium: --mem: cannot parse size `lots`\n", true},
+		{"zero mem", []string{"--mem", "0"}, "", true},
+		{"bad cpus", []string{"--cpus", "-2"}, "provium: --cpus: expected a number ≥ 1, got -2\n", true},
+		{"bad overcommit", []string{"--cpu-overcommit", "much"}, "provium: --cpu-overcommit: expected a number, got `much`\n", true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

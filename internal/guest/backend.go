@@ -212,20 +212,7 @@ func (b *Backend) resolve(ctx context.Context, file string, spec lab.BootSpec) (
 	if p.cmdline, err = config.ComposeCmdline(prof.Name, base, spec.Opts.KernelCmdline, appendStr, prof.InjectAgent); err != nil {
 		return nil, nil, err
 	}
-	p.memory = DefaultMemory
-	if prof.Memory > 0 {
-		p.memory = int64(prof.Memory)
-	}
-	if spec.Opts.Memory != nil {
-		p.memory = int64(*spec.Opts.Memory)
-	}
-	p.cpus = DefaultCPUs
-	if prof.CPUs > 0 {
-		p.cpus = prof.CPUs
-	}
-	if spec.Opts.CPUs != nil {
-		p.cpus = *spec.Opts.CPUs
-	}
+	p.memory, p.cpus = vmSize(prof, spec.Opts)
 	p.agentTimeout = DefaultAgentTimeout
 	if prof.AgentBootTimeout > 0 {
 		p.agentTimeout = prof.AgentBootTimeout
@@ -244,6 +231,25 @@ func (b *Backend) resolve(ctx context.Context, file string, spec lab.BootSpec) (
 		p.boot.InitialTime = &secs
 	}
 	return p, prof, nil
+}
+
+// vmSize is a VM's memory and vCPUs: boot options, else the profile, else
+// the built-in defaults (20-cli-config.md §7.3).
+func vmSize(prof *config.Profile, opts lab.BootOpts) (memory int64, cpus int) {
+	memory, cpus = DefaultMemory, DefaultCPUs
+	if prof.Memory > 0 {
+		memory = int64(prof.Memory)
+	}
+	if opts.Memory != nil {
+		memory = int64(*opts.Memory)
+	}
+	if prof.CPUs > 0 {
+		cpus = prof.CPUs
+	}
+	if opts.CPUs != nil {
+		cpus = *opts.CPUs
+	}
+	return memory, cpus
 }
 
 func unwrapPath(err error) error {
@@ -282,6 +288,16 @@ func (b *Backend) start(ctx context.Context, file string, spec lab.BootSpec) (la
 	if err != nil {
 		return nil, err
 	}
+	charge, err := chargeVM(ctx, spec, p)
+	if err != nil {
+		return nil, err
+	}
+	started := false
+	defer func() {
+		if !started {
+			charge.Release()
+		}
+	}()
 	dir := b.runDir.NewMachineDir()
 	// The merged initrd sits beside the machine dir (which vmm.Start
 	// creates) and goes once QEMU has loaded it.
@@ -315,6 +331,7 @@ func (b *Backend) start(ctx context.Context, file string, spec lab.BootSpec) (la
 	g := newMachine(m, p.agentTimeout, spec.OnExit)
 	g.life = b.newLife(file, spec.Path)
 	g.disks = disks
+	g.charge, started = charge, true
 	reset.m.Store(g)
 	g.origin = &origin{b: b, name: spec.Name, profile: spec.Profile, plan: p, profileInitrd: prof.Initrd, timeControlled: spec.Opts.InitialTime != nil}
 	go g.serveRNG(p.seed)

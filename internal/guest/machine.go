@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/provium/provium/internal/agentclient"
+	"github.com/provium/provium/internal/sched"
 	"github.com/provium/provium/internal/vmm"
 )
 
@@ -31,6 +32,9 @@ type Machine struct {
 
 	conMu sync.Mutex
 	con   *consoleServer // vm:console_socket_path (consolesock.go), started on first use
+	// charge is what the VM holds on the run's pool (nil without one),
+	// returned once QEMU has exited (30-runtime.md B2).
+	charge *sched.Hold
 
 	stopping atomic.Bool // a stop was requested: the exit is not news
 	exit     chan struct{}
@@ -227,6 +231,7 @@ func (g *Machine) serveRNG(seed uint64) {
 func (g *Machine) watch() {
 	exit := g.vm.Wait()
 	g.disks.closeAll()
+	g.charge.Release()
 	g.exitInfo = exit
 	close(g.exit)
 	g.closeAgent()
@@ -278,6 +283,7 @@ func (g *Machine) Stop(ctx context.Context) error {
 	g.disks.closeAll() // QEMU is gone: nobody reads the exports any more
 	select {
 	case <-g.vm.Done():
+		g.charge.Release()
 		g.life.exit()
 	default:
 	}

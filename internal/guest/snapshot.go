@@ -324,6 +324,16 @@ func (b *Backend) restore(ctx context.Context, file string, spec lab.BootSpec, s
 	}
 	p.memory, p.cpus = int64(mem), cpus
 	p.cmdline = snapMan.Cmdline
+	charge, err := chargeVM(ctx, spec, p)
+	if err != nil {
+		return nil, err
+	}
+	started := false
+	defer func() {
+		if !started {
+			charge.Release()
+		}
+	}()
 	timeControlled := snapMan.TimeControlled || spec.Opts.InitialTime != nil
 	target, err := b.manifest(spec.Profile, p, prof.Initrd, timeControlled, snapMan.HasRAM)
 	if err != nil {
@@ -376,6 +386,7 @@ func (b *Backend) restore(ctx context.Context, file string, spec lab.BootSpec, s
 	g := newMachine(m, p.agentTimeout, spec.OnExit)
 	g.life = b.newLife(file, spec.Path)
 	g.disks = disks
+	g.charge, started = charge, true
 	reset.m.Store(g)
 	g.origin = &origin{b: b, name: spec.Name, profile: spec.Profile, plan: p, profileInitrd: prof.Initrd, timeControlled: timeControlled}
 	go g.serveRNG(p.seed)

@@ -42,3 +42,23 @@ type Machine interface {
 	PowerButton(ctx context.Context, timeout time.Duration) (poweredOff bool, err error)
 	Wakeup(ctx context.Context) error // resume from S3; error when not suspended
 }
+
+// Reserver is implemented by backends that charge running VMs to a pool
+// (30-runtime.md B2). lab:boot and lab:restore make one all-or-nothing
+// request for all their VMs through it, so a lab never boots half-way
+// holding part of the pool: Reserve returns a context the VMs' Start and
+// Restore calls draw from, and a function returning what they did not
+// draw. what says what the VMs are for (`booting`, `restoring`).
+type Reserver interface {
+	Reserve(ctx context.Context, what string, specs []BootSpec) (context.Context, func(), error)
+}
+
+// reserve asks the backend, when it is a Reserver, for the VMs' sum; specs
+// are their boot specs.
+func (l *Lab) reserve(ctx context.Context, what string, specs []BootSpec) (context.Context, func(), error) {
+	r, ok := l.env.Backend.(Reserver)
+	if !ok || len(specs) == 0 {
+		return ctx, func() {}, nil
+	}
+	return r.Reserve(ctx, what, specs)
+}

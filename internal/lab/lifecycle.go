@@ -15,6 +15,15 @@ func (l *Lab) BootAll(ctx context.Context) error {
 			todo = append(todo, v)
 		}
 	}
+	specs := make([]BootSpec, len(todo))
+	for i, v := range todo {
+		specs[i] = v.stagedSpec()
+	}
+	ctx, release, err := l.reserve(ctx, "booting", specs)
+	if err != nil {
+		return err
+	}
+	defer release()
 	return forEachParallel(todo, func(v *VM) error { return v.Boot(ctx, BootOpts{}) })
 }
 

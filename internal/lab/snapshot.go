@@ -414,6 +414,8 @@ func (l *Lab) Restore(ctx context.Context, dir string, idx LabIndex) ([]*VM, err
 	for i := range vms {
 		jobs[i] = job{idx.VMs[i], vms[i], staged[i]}
 	}
+	// Stop what runs first, then reserve the restored VMs whole
+	// (30-runtime.md B2), then restore them.
 	errs := runParallel(jobs, func(j job) error {
 		if j.vm.State() != Created || j.rec.Snapshot != nil {
 			if err := j.vm.shutdownAs(ctx, "restored"); err != nil {
@@ -427,9 +429,25 @@ func (l *Lab) Restore(ctx context.Context, dir string, idx LabIndex) ([]*VM, err
 			state = Created
 		}
 		j.vm.restoreStaged(j.staged, state)
-		if j.rec.Snapshot == nil {
-			return nil
+		return nil
+	})
+	// VMs whose shutdown failed are not restored; their errors stay in
+	// the VMs' order with the others.
+	var restoring []int
+	var specs []BootSpec
+	for i, j := range jobs {
+		if errs[i] == nil && j.rec.Snapshot != nil {
+			restoring = append(restoring, i)
+			specs = append(specs, j.vm.stagedSpec())
 		}
+	}
+	ctx, release, err := l.reserve(ctx, "restoring", specs)
+	if err != nil {
+		return vms, errors.Join(append(errs, err)...)
+	}
+	defer release()
+	restored := runParallel(restoring, func(i int) error {
+		j := jobs[i]
 		var mem *uint64
 		var cpus *int
 		if j.rec.MemoryBytes > 0 {
@@ -446,6 +464,9 @@ func (l *Lab) Restore(ctx context.Context, dir string, idx LabIndex) ([]*VM, err
 		}
 		return nil
 	})
+	for k, i := range restoring {
+		errs[i] = restored[k]
+	}
 	return vms, errors.Join(errs...)
 }
 

@@ -91,6 +91,14 @@ func (v *VM) restoreStaged(opts BootOpts, state State) {
 	}
 }
 
+// stagedSpec is the boot spec of the staged options (what a plain boot
+// would start), for reservations.
+func (v *VM) stagedSpec() BootSpec {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return BootSpec{Name: v.name, Path: v.Path(), Profile: v.profile, Opts: v.opts.Merge(BootOpts{})}
+}
+
 // CheckGuestOp returns the wrong-state error for guest operation `method`
 // (run, read_file, …) unless the VM is booted.
 func (v *VM) CheckGuestOp(method string) error {

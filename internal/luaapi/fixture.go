@@ -13,6 +13,7 @@ import (
 	"github.com/provium/provium/internal/fixture"
 	"github.com/provium/provium/internal/lab"
 	"github.com/provium/provium/internal/lua"
+	"github.com/provium/provium/internal/sched"
 	"github.com/provium/provium/internal/snapfile"
 )
 
@@ -150,6 +151,9 @@ func (a *API) obtainFixture(L *lua.Thread, site string, kind fixture.Kind) (int,
 	req := fixture.Request{Name: name, Key: key, Kind: kind, Info: fixture.LockInfo{
 		File: a.snapState().file, Fixture: name, Argv: env.Argv, Started: time.Now(),
 	}}
+	if f := sched.FromContext(ctx); f != nil {
+		ctx = fixture.WithGateWait(ctx, f.WaitGate)
+	}
 	if err := env.Cache.Obtain(ctx, req, hooks); err != nil {
 		return 0, ctxErr(ctx, err)
 	}

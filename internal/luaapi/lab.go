@@ -7,6 +7,7 @@ import (
 
 	"github.com/provium/provium/internal/lab"
 	"github.com/provium/provium/internal/lua"
+	"github.com/provium/provium/internal/sched"
 	"github.com/provium/provium/internal/units"
 )
 
@@ -453,6 +454,13 @@ func (a *API) labClaim(L *lua.Thread) (int, error) {
 		c.CPUs = n
 	}
 	L.Pop(1)
+	// With a pool the claim takes effect (30-runtime.md B3); without one
+	// (REPL, ad-hoc) it is only recorded.
+	if f := sched.FromContext(L.Context()); f != nil {
+		if err := f.Claim(L.Context(), sched.Amount{Memory: c.Memory, CPUs: int(c.CPUs)}); err != nil {
+			return 0, err
+		}
+	}
 	c.Taken = true
 	a.Claim = c
 	return 0, nil

@@ -16,6 +16,7 @@ import (
 	"github.com/provium/provium/internal/luajson"
 	"github.com/provium/provium/internal/report"
 	"github.com/provium/provium/internal/result"
+	"github.com/provium/provium/internal/sched"
 )
 
 // Messages the runner gives tests it stops (20-cli-config.md §4.2, 30 B7).
@@ -112,7 +113,8 @@ func (fr *fileRun) run(parent context.Context) {
 	defer stopParent()
 	if d := fr.opts.FileTimeout; d > 0 {
 		msg := fmt.Sprintf(msgFileTimedOut, report.FormatDuration(d))
-		timer := time.AfterFunc(d, func() {
+		// The clock started at dispatch; time parked extends it (B7).
+		stop := startWatchdog(d, sched.FromContext(parent).Parked, func() {
 			// Ask the VMs what they are doing before anything is cancelled.
 			diag := luaapi.DiagnoseVMs(context.WithoutCancel(ctx), diagnosisBytes, fr.root, fr.curScope.Load())
 			fr.diagMu.Lock()
@@ -122,7 +124,7 @@ func (fr *fileRun) run(parent context.Context) {
 			st.Interrupt(msg)
 			cancel(fmt.Errorf("%s", msg))
 		})
-		defer timer.Stop()
+		defer stop()
 	}
 
 	endSetup := fr.span("setup")

@@ -14,6 +14,7 @@ import (
 	"github.com/provium/provium/internal/luaapi"
 	"github.com/provium/provium/internal/report"
 	"github.com/provium/provium/internal/result"
+	"github.com/provium/provium/internal/sched"
 )
 
 func readSource(path string) (string, error) {
@@ -105,7 +106,7 @@ func (fr *fileRun) runTest(ctx context.Context, index int, decl *testDecl, tr *r
 	)
 	if timeout > 0 {
 		timeoutMsg = fmt.Sprintf(msgTestTimedOut, report.FormatDuration(timeout))
-		timer := time.AfterFunc(timeout, func() {
+		stop := startWatchdog(timeout, sched.FromContext(ctx).Parked, func() {
 			watchMu.Lock()
 			defer watchMu.Unlock()
 			if bodyDone {
@@ -116,7 +117,7 @@ func (fr *fileRun) runTest(ctx context.Context, index int, decl *testDecl, tr *r
 			st.Interrupt(timeoutMsg)
 			cancel(fmt.Errorf("%s", timeoutMsg))
 		})
-		defer timer.Stop()
+		defer stop()
 	}
 	// Runs before the scope closes: a failed test carries the console
 	// tails of the VMs that ran (10-lua-api.md §2.5).

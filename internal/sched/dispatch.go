@@ -2,6 +2,7 @@ package sched
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -23,6 +24,18 @@ func (p *Pool) Dequeue(n int) {
 	p.lock()
 	defer p.unlock()
 	p.queued = max(0, p.queued-n)
+}
+
+// ErrHalted is Admit's error once Halt was called.
+var ErrHalted = errors.New("dispatch halted")
+
+// Halt stops all further dispatch (--fail-fast, 30-runtime.md B9): waiting
+// and later Admit calls return ErrHalted. Running files go on.
+func (p *Pool) Halt() {
+	p.lock()
+	defer p.unlock()
+	p.halted = true
+	p.broadcast()
 }
 
 // Admit dispatches the queue head (30-runtime.md B4): the caller calls it
@@ -52,6 +65,12 @@ func (p *Pool) Admit(ctx context.Context, path string, declared *Amount) (*File,
 	defer p.unlock()
 	defer func() { p.queued = max(0, p.queued-1) }()
 	for {
+		if p.halted {
+			return nil, ErrHalted
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("waiting for dispatch: %w", context.Cause(ctx))
+		}
 		reason := p.blockedBy(reservation)
 		if reason == "" {
 			break

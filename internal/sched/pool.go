@@ -44,6 +44,7 @@ type Pool struct {
 	files    map[*File]struct{}
 	parked   []*request // requests of running files, in arrival order
 	queued   int        // files waiting for dispatch
+	halted   bool       // Halt was called: nothing more dispatches
 	changed  chan struct{}
 	pending  []func() // observer calls to make after unlocking
 
