@@ -36,7 +36,7 @@ func (b *Backend) reserve(ctx context.Context, what string, specs []lab.BootSpec
 		mem, cpus := vmSize(prof, s.Opts)
 		sum = sum.Add(sched.VMCharge(uint64(mem), cpus))
 	}
-	h, err := f.Acquire(ctx, fmt.Sprintf("%s of %d VMs", what, len(specs)), sum)
+	h, err := f.Acquire(ctx, fmt.Sprintf("%s %d VMs", what, len(specs)), sum)
 	if err != nil {
 		return ctx, nil, err
 	}

@@ -8,6 +8,7 @@ package sched
 import (
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 // Charges of 30-runtime.md B2.
@@ -64,9 +65,10 @@ func (a Amount) String() string {
 	return FormatMemory(a.Memory) + " and " + strconv.Itoa(a.CPUs) + " " + unit
 }
 
-// FormatMemory renders bytes with one decimal in the largest binary unit
-// that keeps the number at or above 1 (`612 MiB`, `1.1 GiB`); a trailing
-// `.0` is dropped.
+// FormatMemory renders bytes with up to two decimals in the largest binary
+// unit that keeps the number at or above 1 (`612 MiB`, `1.1 GiB`,
+// `1.04 GiB`): trailing zeros are dropped, and two decimals keep a request
+// just over the pool from reading like the pool itself.
 func FormatMemory(n uint64) string {
 	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
 	v := float64(n)
@@ -75,9 +77,6 @@ func FormatMemory(n uint64) string {
 		v /= 1024
 		i++
 	}
-	s := strconv.FormatFloat(v, 'f', 1, 64)
-	if len(s) > 2 && s[len(s)-2:] == ".0" {
-		s = s[:len(s)-2]
-	}
+	s := strings.TrimRight(strings.TrimRight(strconv.FormatFloat(v, 'f', 2, 64), "0"), ".")
 	return fmt.Sprintf("%s %s", s, units[i])
 }

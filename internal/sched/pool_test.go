@@ -384,7 +384,7 @@ func TestClaimResize(t *testing.T) {
 	g.Done()
 	// A resize is a released/acquired pair (30-runtime.md B3).
 	want := []string{
-		"dispatched a 1 GiB and 2 cpus", "acquired a 1 GiB and 2 cpus",
+		"dispatched a 1.05 GiB and 2 cpus", "acquired a 1 GiB and 2 cpus",
 		"released a 1 GiB and 2 cpus", "acquired a 512 MiB and 1 cpu",
 		"released a 512 MiB and 1 cpu",
 		"dispatched b 50 MiB and 0 cpus", "acquired b 1 GiB and 2 cpus",
