@@ -1,9 +1,11 @@
 #!/bin/sh
-# Runs Provium's benchmarks (spec 50-performance.md: B1 and Provium's half of
-# B3) and writes bench/results/<date>.json. Arguments are passed to
-# provium-bench (see `bin/provium-bench -h`), e.g. ./scripts/bench.sh -boots 10.
-# Guests boot one at a time; on a 2-core TCG machine a default run takes
-# about a minute.
+# Runs Provium's benchmarks (spec 50-performance.md: B1, Provium's half of
+# B3, and B5 scheduling) and writes bench/results/<date>.json. Arguments are
+# passed to provium-bench (see `bin/provium-bench -h`), e.g.
+# ./scripts/bench.sh -boots 10 -skip-b5. B1 and B3 boot one guest at a time
+# (about a minute on a 2-core TCG machine); B5 runs 47 single-VM files
+# through the CLI (8 in the pool, 8 one at a time, then 1, 2, 4, 8 and 16
+# for the wall-time curve) and takes several minutes more.
 set -eu
 cd "$(dirname "$0")/.."
 GO=${GO:-go}

@@ -11,7 +11,9 @@
 // agent in interleaved pairs (qga.go).
 //
 // Guests run one at a time: the machines this runs on are small and TCG
-// is CPU-bound, so concurrent guests would measure contention instead.
+// is CPU-bound, so concurrent guests would measure contention instead —
+// except in B5, which measures the scheduler: N single-VM files through
+// the default pool against the same files with -j 1 (b5.go).
 package main
 
 import (
@@ -22,6 +24,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -53,6 +57,8 @@ type options struct {
 	decomp   bool
 	skipB3   bool
 	skipQGA  bool
+	skipB5   bool
+	curve    string
 }
 
 func parseFlags() (*options, error) {
@@ -68,6 +74,8 @@ func parseFlags() (*options, error) {
 	flag.BoolVar(&o.decomp, "decompose", false, "B1: also boot raw QEMU with the agent's bytes in the initrd (not run)")
 	flag.BoolVar(&o.skipB3, "skip-b3", false, "skip the operation-latency benchmark")
 	flag.BoolVar(&o.skipQGA, "skip-qga", false, "B3: skip the qemu-guest-agent comparison")
+	flag.BoolVar(&o.skipB5, "skip-b5", false, "skip the scheduling benchmark")
+	flag.StringVar(&o.curve, "b5-curve", "1,2,4,8,16", "B5: file counts of the wall-time curve (comma-separated; empty = none)")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", flag.Arg(0))
@@ -124,6 +132,17 @@ func run() error {
 		}
 		rep.B3 = b3
 	}
+	if !o.skipB5 {
+		curve, err := parseCurve(o.curve)
+		if err != nil {
+			return err
+		}
+		b5, err := runB5(ctx, env, curve)
+		if err != nil {
+			return fmt.Errorf("B5: %w", err)
+		}
+		rep.B5 = b5
+	}
 	if err := rep.writeMarkdown(os.Stdout); err != nil {
 		return err
 	}
@@ -133,6 +152,22 @@ func run() error {
 	}
 	fmt.Fprintf(os.Stderr, "provium-bench: wrote %s\n", path)
 	return nil
+}
+
+// parseCurve parses -b5-curve.
+func parseCurve(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("-b5-curve: expected counts ≥ 1, got %q", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 // benchEnv is what every benchmark shares.

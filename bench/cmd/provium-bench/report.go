@@ -25,6 +25,7 @@ type report struct {
 	Machine machine   `json:"machine"`
 	B1      *b1Result `json:"b1,omitempty"`
 	B3      *b3Result `json:"b3,omitempty"`
+	B5      *b5Result `json:"b5,omitempty"`
 }
 
 // machine describes where the numbers come from.
@@ -112,6 +113,9 @@ func (r *report) writeMarkdown(w io.Writer) error {
 		if b3.QGA != nil {
 			writeQGAMarkdown(&b, b3.QGA)
 		}
+	}
+	if r.B5 != nil {
+		writeB5Markdown(&b, r.B5)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
