@@ -292,12 +292,7 @@ func (b *Backend) start(ctx context.Context, file string, spec lab.BootSpec) (la
 	if err != nil {
 		return nil, err
 	}
-	started := false
-	defer func() {
-		if !started {
-			charge.Release()
-		}
-	}()
+	defer charge.dropUnlessKept()
 	dir := b.runDir.NewMachineDir()
 	// The merged initrd sits beside the machine dir (which vmm.Start
 	// creates) and goes once QEMU has loaded it.
@@ -331,7 +326,7 @@ func (b *Backend) start(ctx context.Context, file string, spec lab.BootSpec) (la
 	g := newMachine(m, p.agentTimeout, spec.OnExit)
 	g.life = b.newLife(file, spec.Path)
 	g.disks = disks
-	g.charge, started = charge, true
+	g.charge = charge.keep()
 	reset.m.Store(g)
 	g.origin = &origin{b: b, name: spec.Name, profile: spec.Profile, plan: p, profileInitrd: prof.Initrd, timeControlled: spec.Opts.InitialTime != nil}
 	go g.serveRNG(p.seed)

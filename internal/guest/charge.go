@@ -8,15 +8,39 @@ import (
 	"github.com/provium/provium/internal/sched"
 )
 
+// vmCharge is a starting VM's charge: the machine keeps it once QEMU runs,
+// else it goes back when the start fails.
+type vmCharge struct {
+	h    *sched.Hold
+	kept bool
+}
+
+// keep hands the charge to the machine, which returns it at QEMU's exit.
+func (c *vmCharge) keep() *sched.Hold {
+	c.kept = true
+	return c.h
+}
+
+// dropUnlessKept returns the charge of a start that failed.
+func (c *vmCharge) dropUnlessKept() {
+	if !c.kept {
+		c.h.Release()
+	}
+}
+
 // chargeVM charges a VM about to start to its file's pool account (none
 // without a pool): drawn from the context's batch when lab:boot and its
 // kin reserved one, else from the file's claim or the pool.
-func chargeVM(ctx context.Context, spec lab.BootSpec, p *plan) (*sched.Hold, error) {
+func chargeVM(ctx context.Context, spec lab.BootSpec, p *plan) (*vmCharge, error) {
 	f := sched.FromContext(ctx)
 	if f == nil {
-		return nil, nil
+		return &vmCharge{}, nil
 	}
-	return f.Charge(ctx, "vm `"+spec.Path+"`", sched.VMCharge(uint64(p.memory), p.cpus))
+	h, err := f.Charge(ctx, "vm `"+spec.Path+"`", sched.VMCharge(uint64(p.memory), p.cpus))
+	if err != nil {
+		return nil, err
+	}
+	return &vmCharge{h: h}, nil
 }
 
 // reserve implements lab.Reserver: one all-or-nothing request for the sum

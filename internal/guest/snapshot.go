@@ -328,12 +328,7 @@ func (b *Backend) restore(ctx context.Context, file string, spec lab.BootSpec, s
 	if err != nil {
 		return nil, err
 	}
-	started := false
-	defer func() {
-		if !started {
-			charge.Release()
-		}
-	}()
+	defer charge.dropUnlessKept()
 	timeControlled := snapMan.TimeControlled || spec.Opts.InitialTime != nil
 	target, err := b.manifest(spec.Profile, p, prof.Initrd, timeControlled, snapMan.HasRAM)
 	if err != nil {
@@ -386,7 +381,7 @@ func (b *Backend) restore(ctx context.Context, file string, spec lab.BootSpec, s
 	g := newMachine(m, p.agentTimeout, spec.OnExit)
 	g.life = b.newLife(file, spec.Path)
 	g.disks = disks
-	g.charge, started = charge, true
+	g.charge = charge.keep()
 	reset.m.Store(g)
 	g.origin = &origin{b: b, name: spec.Name, profile: spec.Profile, plan: p, profileInitrd: prof.Initrd, timeControlled: timeControlled}
 	go g.serveRNG(p.seed)
