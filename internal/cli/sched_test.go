@@ -115,6 +115,16 @@ test("lab:boot of 3 VMs over the claim boots none", function(t)
   t:assert_contains(err, "lab:boot: booting 3 VMs needs 1.04 GiB and 3 cpus but this file's claim is 800 MiB and 3 cpus with 0 B and 0 cpus already in use; raise provium:claim to the file's peak")
   for _, n in ipairs({"x", "y", "z"}) do t:assert_eq(provium:vm(n):state(), "created") end
 end)`,
+		"fixtures/base.fixture.lua": `
+local vm = provium:vm("base", "linux", {memory = "256M", agent_timeout = 600}):boot()
+return vm:snapshot()`,
+		"fx.test.lua": `
+provium:claim{memory = "200M", cpus = 1}
+test("a fixture build is charged to the file's claim", function(t)
+  local err = t:assert_raises(function() provium:vm_fixture("fixtures/base") end)
+  t:assert_contains(err, "fixture ` + "`fixtures/base`" + ` failed to build: ")
+  t:assert_contains(err, "vm ` + "`base`" + ` needs 356 MiB and 1 cpu but this file's claim is 200 MiB and 1 cpu with 0 B and 0 cpus already in use")
+end)`,
 		"labpool.test.lua": `
 test("lab:boot of 3 VMs over the pool boots none", function(t)
   for _, n in ipairs({"x", "y", "z"}) do provium:vm(n, "linux", {memory = "256M", agent_timeout = 600}) end
@@ -135,7 +145,7 @@ end)`,
 	for _, f := range parseJSONLines(t, stdout) {
 		byPath[f.Path] = f
 	}
-	for _, p := range []string{"labclaim.test.lua", "labpool.test.lua"} {
+	for _, p := range []string{"fx.test.lua", "labclaim.test.lua", "labpool.test.lua"} {
 		if f := byPath[p]; !f.Passed {
 			for _, x := range f.Tests {
 				if x.Message != nil {
