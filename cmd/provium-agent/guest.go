@@ -120,6 +120,9 @@ func loadModules() {
 	if _, err := kmod.Coldplug("/sys", dir); err != nil {
 		logf("modules: %v", err)
 	}
+	if err := guestinit.QuietHWRNG("/sys"); err != nil {
+		logf("%v", err)
+	}
 }
 
 // watchPowerButton waits for the button device (its module may still be

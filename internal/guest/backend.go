@@ -329,8 +329,11 @@ func (b *Backend) start(ctx context.Context, file string, spec lab.BootSpec) (la
 	g.charge = charge.keep()
 	reset.m.Store(g)
 	g.origin = &origin{b: b, name: spec.Name, profile: spec.Profile, plan: p, profileInitrd: prof.Initrd, timeControlled: spec.Opts.InitialTime != nil}
-	go g.serveRNG(p.seed)
-	if err := g.connect(ctx); err != nil {
+	rngGate := make(chan struct{})
+	go g.serveRNG(p.seed, rngGate)
+	err = g.connect(ctx)
+	close(rngGate)
+	if err != nil {
 		tail := g.failureDetail()
 		_ = g.Stop(context.Background())
 		return nil, fmt.Errorf("%w%s", err, tail)

@@ -384,7 +384,7 @@ func (b *Backend) restore(ctx context.Context, file string, spec lab.BootSpec, s
 	g.charge = charge.keep()
 	reset.m.Store(g)
 	g.origin = &origin{b: b, name: spec.Name, profile: spec.Profile, plan: p, profileInitrd: prof.Initrd, timeControlled: timeControlled}
-	go g.serveRNG(p.seed)
+	go g.serveRNG(p.seed, openGate()) // the restored guest is past its boot
 	if err := m.Resume(ctx); err != nil {
 		_ = g.Stop(context.WithoutCancel(ctx))
 		return nil, fmt.Errorf("resuming the restored guest: %w", err)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -91,6 +92,23 @@ func SeedKernelRNG(seed proto.Seed) error {
 	copy(buf[8:], data)
 	if _, _, e := unix.Syscall(unix.SYS_IOCTL, f.Fd(), unix.RNDADDENTROPY, uintptr(unsafe.Pointer(&buf[0]))); e != 0 {
 		return fmt.Errorf("seed rng: RNDADDENTROPY: %w", e)
+	}
+	return nil
+}
+
+// hwrngQuality is the hwrng core's knob for how much the kernel trusts the
+// current hardware rng (per 1024 bits); 0 ends its reader thread.
+const hwrngQuality = "class/misc/hw_random/rng_quality"
+
+// QuietHWRNG sets the hwrng quality to 0, so the kernel's reader thread
+// ends after the read it is waiting in and /dev/hwrng's stream is left to
+// the test: with a seeded virtio-rng whose host withholds bytes until the
+// agent answers, that one read takes the same bytes in every boot. The
+// pool is seeded by the agent instead (SeedKernelRNG). No hwrng is fine.
+func QuietHWRNG(sysRoot string) error {
+	err := os.WriteFile(filepath.Join(sysRoot, hwrngQuality), []byte("0\n"), 0)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("hwrng quality: %w", err)
 	}
 	return nil
 }
