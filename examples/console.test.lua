@@ -15,6 +15,16 @@ test("expect matches output printed before the call", function(t)
   t:assert_eq(vm:console():expect("early-bird"), "early-bird")
 end)
 
+test("expect consumes what it matched", function(t)
+  vm:run("echo tick > /dev/ttyS0; echo tick > /dev/ttyS0"):assert_ok()
+  local c = vm:console()
+  t:assert_eq(c:expect("tick", 10), "tick")
+  t:assert_eq(c:expect("tick", 10), "tick") -- the second one
+  -- both are consumed now: a third waits for new output (after a
+  -- vm:reset(), a boot marker is waited for the new boot's this way)
+  t:assert_raises(function() c:expect("tick", "300ms") end)
+end)
+
 test("expect times out with the pattern in the message", function(t)
   local msg = t:assert_raises(function() vm:console():expect("never-printed-text", "300ms") end)
   t:assert_contains(msg, "console:expect timed out waiting for `never-printed-text`")

@@ -25,6 +25,25 @@ const (
 type consoleObj struct {
 	api *API
 	vm  *lab.VM
+	// expect consumes what it matched: a later expect (without `since`)
+	// searches from the end of the previous match in the same capture,
+	// so waiting for a boot marker again after vm:reset() waits for the
+	// new boot's (peios/integration-tests' power-loss tests rely on it).
+	cursorOf *vmm.Console
+	cursor   int64
+}
+
+// expectStart is where an expect without `since` starts in con.
+func (c *consoleObj) expectStart(con *vmm.Console) int64 {
+	if c.cursorOf != con {
+		return 0
+	}
+	return c.cursor
+}
+
+// consumed records the end of a match of an expect without `since`.
+func (c *consoleObj) consumed(con *vmm.Console, end int64) {
+	c.cursorOf, c.cursor = con, end
 }
 
 // console returns the capture of the VM's current or last machine.
@@ -110,7 +129,7 @@ func consoleExpect(L *lua.Thread, c *consoleObj) (int, error) {
 		}
 		timeout = d
 	}
-	var since int64
+	since := int64(-1) // none: from the end of the previous match
 	if L.Type(4) == lua.TypeTable {
 		if L.RawGetField(4, "since") != lua.TypeNil {
 			n, ok := L.ToInteger(-1)
@@ -128,19 +147,28 @@ func consoleExpect(L *lua.Thread, c *consoleObj) (int, error) {
 	// (reset keeps it, a reboot keeps it), so look it up every round.
 	for {
 		if con := c.console(); con != nil {
+			from := since
+			if since < 0 {
+				from = c.expectStart(con)
+			}
+			end, found := int64(0), false
 			if timeout == 0 {
-				if bytes.Contains(sinceBytes(con, since), []byte(pat)) {
-					L.PushString(pat)
-					return 1, nil
+				b, start := sinceBytes(con, from)
+				if i := bytes.Index(b, []byte(pat)); i >= 0 {
+					end, found = start+int64(i+len(pat)), true
 				}
 			} else {
 				wctx, wcancel := context.WithTimeout(ctx, 50*time.Millisecond)
-				_, err := con.WaitFor(wctx, since, []byte(pat))
+				e, err := con.WaitFor(wctx, from, []byte(pat))
 				wcancel()
-				if err == nil {
-					L.PushString(pat)
-					return 1, nil
+				end, found = e, err == nil
+			}
+			if found {
+				if since < 0 {
+					c.consumed(con, end)
 				}
+				L.PushString(pat)
+				return 1, nil
 			}
 		}
 		if timeout == 0 || ctx.Err() != nil {
@@ -156,17 +184,18 @@ func consoleExpect(L *lua.Thread, c *consoleObj) (int, error) {
 	}
 }
 
-// sinceBytes is the retained log after history offset since.
-func sinceBytes(con *vmm.Console, since int64) []byte {
+// sinceBytes is the retained log after history offset since, and the
+// history offset of its first byte.
+func sinceBytes(con *vmm.Console, since int64) ([]byte, int64) {
 	b := con.Bytes()
 	start := con.Offset() - int64(len(b))
 	if since > start {
 		if since-start >= int64(len(b)) {
-			return nil
+			return nil, con.Offset()
 		}
-		return b[since-start:]
+		return b[since-start:], since
 	}
-	return b
+	return b, start
 }
 
 func consoleWrite(L *lua.Thread, c *consoleObj) (int, error) {

@@ -97,3 +97,10 @@ func TestSingleThreadedWorkersOnARealGuest(t *testing.T) {
 		t.Fatalf("%d tests ran, want 5", len(res.Tests))
 	}
 }
+
+func TestCorpusSemanticsOnARealGuest(t *testing.T) {
+	res := runGuestFile(t, "corpus.test.lua")
+	if len(res.Tests) != 3 {
+		t.Fatalf("%d tests ran, want 3", len(res.Tests))
+	}
+}

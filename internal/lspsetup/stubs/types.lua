@@ -604,6 +604,8 @@ local Process = {}
 ---@return RunResult
 function Process:wait(timeout) end
 
+---Signals the process; a no-op once it exited but before it was waited
+---for, an error after `wait`.
 ---@param sig? Signal default SIGTERM
 function Process:kill(sig) end
 
@@ -788,6 +790,10 @@ function Console:read(opts) end
 ---@return string
 function Console:read_log() end
 
+---Waits for `pat` in the console log from the end of the previous match
+---(the whole retained log at first): a match is consumed, so after
+---`vm:reset()` a boot marker matches the new boot's. `opts.since` searches
+---from a log offset instead and consumes nothing.
 ---@param pat string
 ---@param timeout? Duration default 30 seconds
 ---@param opts? ConsoleExpectOpts
