@@ -343,13 +343,35 @@ func (b *Backend) start(ctx context.Context, file string, spec lab.BootSpec) (la
 	return g, nil
 }
 
+// EnvOverlay names a prebuilt agent overlay (a gzip'd cpio holding
+// /sbin/provium-agent and /sbin/provium-worker) for profiles without
+// agent_overlay_path.
+const EnvOverlay = "PROVIUM_OVERLAY"
+
+// profileOverlay is the profile's agent_overlay_path (else PROVIUM_OVERLAY)
+// read as is, or the overlay built from the located agent.
+func (b *Backend) profileOverlay(ctx context.Context, prof *config.Profile) ([]byte, error) {
+	path := prof.AgentOverlayPath
+	if path == "" {
+		path = os.Getenv(EnvOverlay)
+	}
+	if path == "" {
+		return b.agentOverlay(ctx)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("profile `%s`: agent overlay `%s`: %v", prof.Name, path, unwrapPath(err))
+	}
+	return data, nil
+}
+
 // mergeInitrd writes the profile initrd ++ agent overlay (unless the
 // profile opts out of injection) ++ the per-boot files segment to out.
 func (b *Backend) mergeInitrd(ctx context.Context, prof *config.Profile, filesSeg []byte, out string) (string, error) {
 	var overlay []byte
 	if prof.InjectAgent {
 		var err error
-		if overlay, err = b.agentOverlay(ctx); err != nil {
+		if overlay, err = b.profileOverlay(ctx, prof); err != nil {
 			return "", err
 		}
 	}
