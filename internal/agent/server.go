@@ -65,7 +65,7 @@ var features = []string{
 	proto.OpMkdir, proto.OpUnlink, proto.OpRename, proto.OpOpen, proto.OpBatch,
 	proto.OpProcStart, proto.OpProcStream, proto.OpTailFile, proto.OpFdStream, proto.OpFileTail,
 	proto.OpSyscall, proto.OpSyscallAsync, proto.OpIoctl, proto.OpReadMem, proto.OpWorkerSpawn,
-	proto.OpClockGet,
+	proto.OpClockGet, proto.OpNetConfig,
 }
 
 func (s *Server) logf(format string, args ...any) {
@@ -377,6 +377,12 @@ func (s *Server) dispatch(ctx context.Context, sess *session, req proto.Request)
 		return readMem(r)
 	case proto.OpClockGet:
 		return clockGet()
+	case proto.OpNetConfig:
+		var r proto.NetConfigReq
+		if err := decodeBody(req, &r); err != nil {
+			return nil, err
+		}
+		return netConfig(ctx, r)
 	case proto.OpClockSet, proto.OpClockAdvance, proto.OpClockSleep:
 		var r proto.ClockReq
 		if err := decodeBody(req, &r); err != nil {

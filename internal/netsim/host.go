@@ -3,52 +3,26 @@ package netsim
 import (
 	"fmt"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"sync"
 )
 
-// Host hands out what must be unique among the switches of one run: socket
-// directories, default subnets and MAC prefixes. One Host serves every file
+// Host hands out what must be unique among the switches of one run:
+// switch numbers (in MACs) and default subnets. One Host serves every file
 // of a run; it holds no host-global name, so two runs never collide.
 type Host struct {
-	dir string
-
 	mu      sync.Mutex
 	next    int // switches made
 	subnets int // default subnets handed out
-	own     bool
 }
 
-// NewHost keeps switch sockets under dir (created if missing). An empty
-// dir makes a private temporary directory, removed by Close.
-func NewHost(dir string) (*Host, error) {
-	h := &Host{dir: dir}
-	if dir == "" {
-		d, err := os.MkdirTemp("", "provium-net-")
-		if err != nil {
-			return nil, fmt.Errorf("netsim: %w", err)
-		}
-		h.dir, h.own = d, true
-	} else if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("netsim: %w", err)
-	}
-	return h, nil
-}
-
-// Close removes the directory of a Host made with an empty dir.
-func (h *Host) Close() error {
-	if h.own {
-		return os.RemoveAll(h.dir)
-	}
-	return nil
-}
+// NewHost returns an empty Host.
+func NewHost() *Host { return &Host{} }
 
 // maxSwitches keeps the 16-bit switch number of MAC addresses unique.
 const maxSwitches = 1 << 16
 
-// NewSwitch makes a switch with a fresh socket directory and its number
-// (the middle of its members' MACs).
+// NewSwitch makes a switch and returns its number in the run (the middle
+// of its members' MACs).
 func (h *Host) NewSwitch(name string, seed uint64) (*Switch, int, error) {
 	h.mu.Lock()
 	h.next++
@@ -57,11 +31,7 @@ func (h *Host) NewSwitch(name string, seed uint64) (*Switch, int, error) {
 	if n >= maxSwitches {
 		return nil, 0, fmt.Errorf("netsim: more than %d bridges in one run", maxSwitches-1)
 	}
-	dir := filepath.Join(h.dir, fmt.Sprintf("b%d", n))
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, 0, fmt.Errorf("netsim: %w", err)
-	}
-	return New(name, dir, seed), n, nil
+	return New(name, seed), n, nil
 }
 
 // DefaultSubnet returns a /24 no other default subnet of this run uses:

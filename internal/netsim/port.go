@@ -3,7 +3,9 @@ package netsim
 import (
 	"container/heap"
 	"errors"
+	"fmt"
 	"net"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -29,12 +31,12 @@ type counters struct {
 type Port struct {
 	sw     *Switch
 	name   string
-	path   string // unix socket ("" for in-process peers)
 	exempt bool
-	ln     *net.UnixListener
 	ctr    counters
 
 	mu      sync.Mutex
+	ln      *net.UnixListener // nil for in-process peers
+	path    string
 	conn    net.Conn // current peer connection; nil when none
 	queue   frameHeap
 	seq     uint64
@@ -44,15 +46,45 @@ type Port struct {
 	stopped chan struct{}
 }
 
-func newPort(s *Switch, name, path string, exempt bool) *Port {
-	return &Port{sw: s, name: name, path: path, exempt: exempt, wake: make(chan struct{}, 1), stopped: make(chan struct{})}
+func newPort(s *Switch, name string, exempt bool) *Port {
+	return &Port{sw: s, name: name, exempt: exempt, wake: make(chan struct{}, 1), stopped: make(chan struct{})}
 }
 
 // Name is the member name the port belongs to.
 func (p *Port) Name() string { return p.name }
 
-// SocketPath is the unix socket QEMU's netdev connects to.
-func (p *Port) SocketPath() string { return p.path }
+// SocketPath is the unix socket the port listens on ("" before Listen).
+func (p *Port) SocketPath() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.path
+}
+
+// Listen makes the port accept its QEMU's connections on a unix socket at
+// path (in the guest's scratch dir); it replaces an earlier socket (the
+// guest's previous QEMU). QEMU may connect any number of times; the latest
+// connection wins.
+func (p *Port) Listen(path string) error {
+	os.Remove(path)
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return fmt.Errorf("netsim: bridge %s: port of %s: %w", p.sw.name, p.name, err)
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		ln.Close()
+		return ErrClosed
+	}
+	old := p.ln
+	p.ln, p.path = ln, path
+	p.mu.Unlock()
+	if old != nil {
+		old.Close()
+	}
+	go p.accept(ln)
+	return nil
+}
 
 // Counters returns a snapshot of the counters.
 func (p *Port) Counters() Counters {
@@ -72,9 +104,9 @@ func (p *Port) Connected() bool {
 
 // accept serves every connection QEMU makes, one at a time: a new one
 // replaces the old (the guest's QEMU was replaced by a restore).
-func (p *Port) accept() {
+func (p *Port) accept(ln *net.UnixListener) {
 	for {
-		c, err := p.ln.Accept()
+		c, err := ln.Accept()
 		if err != nil {
 			return
 		}
@@ -278,15 +310,15 @@ func (p *Port) close() {
 		return
 	}
 	p.closed = true
-	conn := p.conn
+	conn, ln := p.conn, p.ln
 	p.conn = nil
 	taps := p.ptaps
 	p.ptaps = nil
 	p.queue = nil
 	close(p.stopped)
 	p.mu.Unlock()
-	if p.ln != nil {
-		p.ln.Close()
+	if ln != nil {
+		ln.Close()
 	}
 	if conn != nil {
 		conn.Close()

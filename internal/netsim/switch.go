@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -14,22 +12,20 @@ import (
 // Switch is one bridge's L2 switch. Methods are safe for concurrent use.
 type Switch struct {
 	name string
-	dir  string // where port sockets live; private to this switch
 
 	mu      sync.Mutex
 	rules   *rules
 	ports   map[string]*Port
 	macs    map[MAC]*Port
 	taps    []*Capture // bridge-wide captures
-	nextID  int
 	closed  bool
 	stopped chan struct{}
 }
 
-// New returns a switch named name (for messages) whose port sockets go
-// into dir, which must exist and belong to this switch alone.
-func New(name, dir string, seed uint64) *Switch {
-	return &Switch{name: name, dir: dir, rules: newRules(seed), ports: map[string]*Port{}, macs: map[MAC]*Port{}, stopped: make(chan struct{})}
+// New returns a switch named name (for messages) whose loss draws derive
+// from seed.
+func New(name string, seed uint64) *Switch {
+	return &Switch{name: name, rules: newRules(seed), ports: map[string]*Port{}, macs: map[MAC]*Port{}, stopped: make(chan struct{})}
 }
 
 // Name is the switch's name.
@@ -38,10 +34,9 @@ func (s *Switch) Name() string { return s.name }
 // ErrClosed is returned by operations on a closed switch.
 var ErrClosed = errors.New("netsim: switch is closed")
 
-// AddPort creates the port of a member, listening on a fresh unix socket
-// (Port.SocketPath) for its QEMU to connect; QEMU may reconnect any number
-// of times (reboot, restore), the latest connection wins. A port that
-// exists already is returned as is.
+// AddPort creates the port of a member; it carries frames once its QEMU
+// connects to the socket given to Port.Listen. A port that exists already
+// is returned as is.
 func (s *Switch) AddPort(name string) (*Port, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -51,17 +46,8 @@ func (s *Switch) AddPort(name string) (*Port, error) {
 	if p := s.ports[name]; p != nil {
 		return p, nil
 	}
-	s.nextID++
-	path := filepath.Join(s.dir, fmt.Sprintf("p%d.sock", s.nextID))
-	os.Remove(path)
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
-	if err != nil {
-		return nil, fmt.Errorf("netsim: bridge %s: port for %s: %w", s.name, name, err)
-	}
-	p := newPort(s, name, path, false)
-	p.ln = ln
+	p := newPort(s, name, false)
 	s.ports[name] = p
-	go p.accept()
 	go p.writeLoop()
 	return p, nil
 }
@@ -80,7 +66,7 @@ func (s *Switch) AddPeer(name string, conn net.Conn, exempt bool) (*Port, error)
 		conn.Close()
 		return nil, fmt.Errorf("netsim: bridge %s: port %s exists", s.name, name)
 	}
-	p := newPort(s, name, "", exempt)
+	p := newPort(s, name, exempt)
 	s.ports[name] = p
 	go p.writeLoop()
 	p.serve(conn)

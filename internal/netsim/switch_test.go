@@ -9,6 +9,7 @@ import (
 	"math"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -29,6 +30,9 @@ type fakeGuest struct {
 
 func dialGuest(t *testing.T, p *Port, mac MAC) *fakeGuest {
 	t.Helper()
+	if err := p.Listen(filepath.Join(t.TempDir(), "p.sock")); err != nil {
+		t.Fatal(err)
+	}
 	c, err := net.Dial("unix", p.SocketPath())
 	if err != nil {
 		t.Fatal(err)
@@ -119,7 +123,7 @@ func (g *fakeGuest) noneBefore(payload, marker string) {
 
 func newTestSwitch(t *testing.T, seed uint64) *Switch {
 	t.Helper()
-	s := New("lan", t.TempDir(), seed)
+	s := New("lan", seed)
 	t.Cleanup(s.Close)
 	return s
 }
@@ -331,11 +335,7 @@ func TestSwitchLossIsSeededAndNearTheRate(t *testing.T) {
 }
 
 func TestSwitchSeparateSwitchesShareNothing(t *testing.T) {
-	h, err := NewHost("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
+	h := NewHost()
 	s1, n1, _ := h.NewSwitch("lan", 1)
 	s2, n2, _ := h.NewSwitch("lan", 1)
 	defer s1.Close()

@@ -126,6 +126,10 @@ func pinCases(t *testing.T) []pinCase {
 		{"clock_set_req", &Request{Op: OpClockSet, Body: raw(t, ClockReq{Ns: -5})}},
 		{"clock_advance_req", &Request{Op: OpClockAdvance, Body: raw(t, ClockReq{Ns: -3600000000000})}},
 		{"clock_sleep_req", &Request{Op: OpClockSleep, Body: raw(t, ClockReq{Ns: 1500000})}},
+		{"net_config_req", &Request{Op: OpNetConfig, Body: raw(t, NetConfigReq{
+			Ifaces: []NetIface{{MAC: "02:50:00:01:00:01", Address: "10.64.0.2/24"}, {MAC: "02:50:00:02:00:01", Previous: "02:50:00:09:00:01"}},
+			Hosts:  []HostEntry{{Address: "10.64.0.3", Name: "b.lan"}}, Gateway: "10.64.0.1", DNS: []string{"10.64.0.1"}, WaitMs: 10000})}},
+		{"net_config_resp", &NetConfigResp{Ifnames: []string{"eth0", "eth1"}}},
 	}
 }
 
