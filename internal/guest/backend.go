@@ -24,6 +24,7 @@ import (
 	"github.com/provium/provium/internal/config"
 	"github.com/provium/provium/internal/initrd"
 	"github.com/provium/provium/internal/lab"
+	"github.com/provium/provium/internal/netsim"
 	"github.com/provium/provium/internal/proto"
 	"github.com/provium/provium/internal/vmm"
 )
@@ -72,6 +73,9 @@ type Backend struct {
 	overlayErr  error
 
 	snap snapState // snapshot.go
+
+	netOnce sync.Once
+	net     *netsim.Host
 }
 
 // New creates the run directory (removed by Close) and the caches.
@@ -306,6 +310,9 @@ func (b *Backend) start(ctx context.Context, file string, spec lab.BootSpec) (la
 		return nil, err
 	}
 	cfg := b.machineConfig(p, prof, spec.Path, dir)
+	if cfg.NICs, err = prepareNICs(dir, spec.NICs); err != nil {
+		return nil, err
+	}
 	reset := &resetHook{}
 	cfg.OnGuestReset = reset.fire
 	disks := &diskSet{dir: dir}
@@ -327,6 +334,7 @@ func (b *Backend) start(ctx context.Context, file string, spec lab.BootSpec) (la
 	g.life = b.newLife(file, spec.Path)
 	g.disks = disks
 	g.charge = charge.keep()
+	g.net.nics = spec.NICs
 	reset.m.Store(g)
 	g.origin = &origin{b: b, name: spec.Name, profile: spec.Profile, plan: p, profileInitrd: prof.Initrd, timeControlled: spec.Opts.InitialTime != nil}
 	rngGate := make(chan struct{})

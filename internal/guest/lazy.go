@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/provium/provium/internal/lab"
+	"github.com/provium/provium/internal/netsim"
 )
 
 // Lazy creates the Backend at the first boot of the run, so a run that
@@ -15,6 +16,9 @@ type Lazy struct {
 	mu  sync.Mutex
 	b   *Backend
 	err error
+
+	netOnce sync.Once
+	net     *netsim.Host
 }
 
 func (l *Lazy) get(ctx context.Context) (*Backend, error) {

@@ -24,6 +24,7 @@ type Machine struct {
 	origin       *origin // what Snapshot records (snapshot.go)
 	life         *life   // spawn/exit hooks (hooks.go)
 	disks        *diskSet
+	net          netState
 
 	mu    sync.Mutex
 	agent *agentclient.Client

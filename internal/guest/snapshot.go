@@ -203,6 +203,7 @@ func (g *Machine) SnapshotSave(ctx context.Context, path string) error {
 	}
 	m.VMName = o.name
 	m.Disks = disks
+	m.NICs = g.manifestNICs()
 	if files.RAM != "" {
 		members = append(members, snapfile.Member{Name: snapfile.MemberRAM, Path: files.RAM})
 	}
@@ -336,6 +337,9 @@ func (b *Backend) restore(ctx context.Context, file string, spec lab.BootSpec, s
 	}
 	// The disks come from the snapshot (10-lua-api.md §6.1: recorded devices).
 	target.Disks = snapMan.Disks
+	for _, n := range spec.NICs {
+		target.NICs = append(target.NICs, snapfile.NIC{Bridge: n.Bridge, MAC: n.MAC})
+	}
 	if d := snapfile.Diff(snapMan, target); d != "" {
 		return nil, fmt.Errorf("snapshot does not fit this VM: %s", d)
 	}
@@ -364,6 +368,9 @@ func (b *Backend) restore(ctx context.Context, file string, spec lab.BootSpec, s
 		return nil, err
 	}
 	cfg := b.machineConfig(p, prof, spec.Path, dir)
+	if cfg.NICs, err = prepareNICs(dir, spec.NICs); err != nil {
+		return nil, err
+	}
 	reset := &resetHook{}
 	cfg.OnGuestReset = reset.fire
 	disks := &diskSet{dir: dir}
@@ -384,6 +391,10 @@ func (b *Backend) restore(ctx context.Context, file string, spec lab.BootSpec, s
 	g.charge = charge.keep()
 	reset.m.Store(g)
 	g.origin = &origin{b: b, name: spec.Name, profile: spec.Profile, plan: p, profileInitrd: prof.Initrd, timeControlled: timeControlled}
+	g.net.nics = spec.NICs
+	for _, n := range snapMan.NICs {
+		g.net.previous = append(g.net.previous, n.MAC)
+	}
 	go g.serveRNG(p.seed, openGate()) // the restored guest is past its boot
 	if err := m.Resume(ctx); err != nil {
 		_ = g.Stop(context.WithoutCancel(ctx))

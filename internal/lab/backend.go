@@ -23,6 +23,9 @@ type BootSpec struct {
 	Path    string // `dc1/a` for VMs of sub-labs; unique in a file
 	Profile string
 	Opts    BootOpts // merged staged options; nil fields = profile defaults
+	// NICs are the machine's network cards, in guest order; the backend
+	// calls each Listen with a socket path before QEMU starts.
+	NICs []NICSpec
 	// OnExit reports an unrequested stop: poweroff=true when the guest powered
 	// itself off (state shutdown), false when QEMU exited otherwise (dead).
 	OnExit func(poweroff bool)

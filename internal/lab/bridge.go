@@ -2,10 +2,18 @@ package lab
 
 import (
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
+	"hash/fnv"
+	"io"
 	"net/netip"
+	"os"
+	"slices"
 	"strconv"
 	"sync"
+
+	"github.com/provium/provium/internal/netsim"
 )
 
 // Bridge error texts.
@@ -17,19 +25,34 @@ const (
 	errFmtBridgeSubnet     = "lab:bridge: opts.subnet `%s` is not an IPv4 CIDR such as 10.0.0.0/24"
 	errFmtBridgeSubnetSize = "lab:bridge: opts.subnet `%s`: prefix must be /30 or shorter (room for .1 and a VM)"
 	errFmtBridgeOptType    = "lab:bridge: opts.%s: expected %s, got %s"
+	errFmtBridgeAddressing = "lab:bridge: opts.addressing `%s`: expected \"auto\" or \"none\""
+	errFmtNotAttached      = "bridge:%s: vm `%s` is not attached to bridge `%s` (attached: [%s]). Call bridge:attach(\"%s\") first."
+	errFmtSubnetFull       = "bridge:attach: bridge `%s`: subnet %s has no address left for vm `%s`"
+	errFmtHotplug          = "bridge:attach: vm `%s`: hot-plugging its NIC on bridge `%s` failed: %v"
+	errFmtNetConfig        = "%s: vm `%s`: configuring the guest network failed: %v"
+	msgFmtRouteNotice      = "provium: bridge:route: routes are recorded only; frames do not cross from bridge `%s` to other bridges yet\n"
+)
+
+// Addressing modes (10-lua-api.md §13).
+const (
+	AddressingAuto = "auto"
+	AddressingNone = "none"
 )
 
 // maxBridgePrefix keeps room for the gateway (.1) and at least one VM.
 const maxBridgePrefix = 30
 
 // BridgeOpts are `lab:bridge(name, opts)`'s options. Zero values mean "the
-// default" (a /24 unique in the run; a seed derived from the run seed).
+// default" (a /24 unique in the run; a seed derived from the run seed;
+// addressing by the member's guest OS).
 type BridgeOpts struct {
-	Subnet netip.Prefix // masked; invalid (zero) when not given
-	Seed   *uint64      // loss RNG seed (the Lua int's bits)
+	Subnet     netip.Prefix // masked; invalid (zero) when not given
+	Seed       *uint64      // loss RNG seed (the Lua int's bits)
+	Addressing string       // "", AddressingAuto or AddressingNone
 }
 
-// ParseBridgeOpts validates a `{subnet=, seed=}` table converted from Lua.
+// ParseBridgeOpts validates a `{subnet=, seed=, addressing=}` table
+// converted from Lua.
 func ParseBridgeOpts(m map[string]any) (BridgeOpts, error) {
 	var o BridgeOpts
 	for _, k := range sortedKeys(m) {
@@ -58,6 +81,15 @@ func ParseBridgeOpts(m map[string]any) (BridgeOpts, error) {
 			}
 			seed := uint64(n)
 			o.Seed = &seed
+		case "addressing":
+			s, ok := v.(string)
+			if !ok {
+				return BridgeOpts{}, fmt.Errorf(errFmtBridgeOptType, k, "string", luaTypeName(v))
+			}
+			if s != AddressingAuto && s != AddressingNone {
+				return BridgeOpts{}, fmt.Errorf(errFmtBridgeAddressing, s)
+			}
+			o.Addressing = s
 		default:
 			return BridgeOpts{}, fmt.Errorf(errFmtBridgeOptKey, k)
 		}
@@ -67,7 +99,7 @@ func ParseBridgeOpts(m map[string]any) (BridgeOpts, error) {
 
 // Equal reports whether two option sets ask for the same bridge.
 func (o BridgeOpts) Equal(p BridgeOpts) bool {
-	if o.Subnet != p.Subnet {
+	if o.Subnet != p.Subnet || o.Addressing != p.Addressing {
 		return false
 	}
 	if (o.Seed == nil) != (p.Seed == nil) {
@@ -85,32 +117,88 @@ func (o BridgeOpts) String() string {
 	if o.Seed != nil {
 		seed = strconv.FormatInt(int64(*o.Seed), 10) // as Lua would print it
 	}
-	return "subnet=" + subnet + ", seed=" + seed
+	s := "subnet=" + subnet + ", seed=" + seed
+	if o.Addressing != "" {
+		s += ", addressing=" + o.Addressing
+	}
+	return s
 }
 
-// attachment is one bridge member. vm is nil while the member is a name that
-// no VM in the bridge's lab chain answers to yet (graph-only).
-type attachment struct {
-	name string
-	vm   *VM
+// fileNet is what the bridges of one file share: the list a booting VM
+// looks through for bridges it is a member of by name.
+type fileNet struct {
+	mu      sync.Mutex
+	bridges []*Bridge
 }
 
-// Bridge is a virtual L2 network in the lab graph: its name, options and
-// members in attach order. The switch that realises it comes later.
+func (f *fileNet) add(b *Bridge) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.bridges = append(f.bridges, b)
+}
+
+func (f *fileNet) list() []*Bridge {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.bridges)
+}
+
+func (f *fileNet) remove(b *Bridge) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.bridges = slices.DeleteFunc(f.bridges, func(x *Bridge) bool { return x == b })
+}
+
+// Bridge is a virtual L2 network: its name, options, members in attach
+// order (each a NIC) and the switch that carries their frames.
 type Bridge struct {
 	name string
 	lab  *Lab // the creating lab: names attach through it and its parents
 	opts BridgeOpts
 	// created is the creation sequence number within the file (Lab.created).
 	created uint64
+	sw      *netsim.Switch
+	num     int          // the switch's number in the run (MACs)
+	subnet  netip.Prefix // effective subnet
 
-	mu      sync.Mutex
-	members []attachment
-	closed  bool
+	mu       sync.Mutex
+	members  []*NIC
+	nextPort int // MACs handed out
+	closed   bool
+	routes   []string
+	noticed  bool // the route notice was printed
+	uplink   *uplinkState
 }
 
-func newBridge(l *Lab, name string, opts BridgeOpts) *Bridge {
-	return &Bridge{name: name, lab: l, opts: opts, created: l.created.Add(1)}
+func newBridge(l *Lab, name string, opts BridgeOpts) (*Bridge, error) {
+	b := &Bridge{name: name, lab: l, opts: opts, created: l.created.Add(1), subnet: opts.Subnet}
+	seed := b.defaultSeed()
+	if opts.Seed != nil {
+		seed = *opts.Seed
+	}
+	sw, num, err := l.env.Net.NewSwitch(name, seed)
+	if err != nil {
+		return nil, err
+	}
+	b.sw, b.num = sw, num
+	if !b.subnet.IsValid() {
+		if b.subnet, err = l.env.Net.DefaultSubnet(); err != nil {
+			return nil, err
+		}
+	}
+	l.env.net.add(b)
+	return b, nil
+}
+
+// defaultSeed derives the loss seed from the run seed, the file and the
+// bridge's path, so scheduling never changes it.
+func (b *Bridge) defaultSeed() uint64 {
+	h := fnv.New64a()
+	var s [8]byte
+	binary.LittleEndian.PutUint64(s[:], b.lab.env.Seed)
+	h.Write(s[:])
+	io.WriteString(h, b.lab.env.File+"\x00bridge\x00"+joinPath(b.lab.Path(), b.name))
+	return h.Sum64()
 }
 
 func (b *Bridge) memberKind() MemberKind { return KindBridge }
@@ -124,14 +212,23 @@ func (b *Bridge) Lab() *Lab { return b.lab }
 // Opts are the options the bridge was created with.
 func (b *Bridge) Opts() BridgeOpts { return b.opts }
 
+// Subnet is the bridge's effective subnet.
+func (b *Bridge) Subnet() netip.Prefix { return b.subnet }
+
+// Seed is the loss seed in effect.
+func (b *Bridge) Seed() uint64 { return b.sw.Seed() }
+
+// Switch is the switch carrying the bridge's frames.
+func (b *Bridge) Switch() *netsim.Switch { return b.sw }
+
 // target is an attach/detach argument after type checking.
 type target struct {
 	name string
 	vm   *VM // nil: a name that resolves to no VM (yet)
 }
 
-// resolveTarget checks one attach/detach argument: a VM, or a VM name looked
-// up through the bridge's lab and its parents.
+// resolveTarget checks one VM argument: a VM, or a VM name looked up
+// through the bridge's lab and its parents.
 func (b *Bridge) resolveTarget(method string, x any) (target, error) {
 	switch t := x.(type) {
 	case *VM:
@@ -151,11 +248,77 @@ func (b *Bridge) resolveTarget(method string, x any) (target, error) {
 	return target{}, fmt.Errorf(errFmtBridgeTarget, luaTypeName(x))
 }
 
+// memberName resolves a VM argument to a name, for rules that need no
+// attachment.
+func (b *Bridge) memberName(method string, x any) (string, error) {
+	t, err := b.resolveTarget(method, x)
+	return t.name, err
+}
+
+// attachedName resolves a VM argument that must be a member.
+func (b *Bridge) attachedName(method string, x any) (string, error) {
+	t, err := b.resolveTarget(method, x)
+	if err != nil {
+		return "", err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if indexNIC(b.members, t.name) < 0 {
+		names := make([]string, len(b.members))
+		for i, n := range b.members {
+			names[i] = n.name
+		}
+		return "", fmt.Errorf(errFmtNotAttached, method, t.name, b.name, joinQuoted(names), t.name)
+	}
+	return t.name, nil
+}
+
+func joinQuoted(names []string) string {
+	out := ""
+	for i, n := range names {
+		if i > 0 {
+			out += ", "
+		}
+		out += n
+	}
+	return out
+}
+
+// usedAddr reports whether a member holds addr. Caller holds b.mu.
+func (b *Bridge) usedAddrLocked(a netip.Addr, pending []*NIC) bool {
+	for _, n := range pending {
+		if n.addr == a {
+			return true
+		}
+	}
+	return false
+}
+
+// freeAddr is the lowest free member address (.2, .3, …).
+func (b *Bridge) freeAddr(pending []*NIC) (netip.Addr, bool) {
+	for k := 0; ; k++ {
+		a, ok := netsim.HostAddr(b.subnet, k)
+		if !ok {
+			return netip.Addr{}, false
+		}
+		if !b.usedAddrLocked(a, pending) {
+			return a, true
+		}
+	}
+}
+
 // Attach adds members in order: each target is a *VM or a VM name (resolved
 // through the bridge's lab chain; graph-only until such a VM exists). All
 // targets are checked before any is added; attaching a member again is a
-// no-op.
-func (b *Bridge) Attach(targets ...any) error {
+// no-op. A booted VM gets its NIC hot-plugged; Attach returns once every
+// booted member's guest has its address and hosts entries.
+func (b *Bridge) Attach(ctx context.Context, targets ...any) error {
+	return b.attachWith(ctx, targets, nil)
+}
+
+// attachWith is Attach; onNew, when set, adjusts each new NIC (under the
+// bridge lock) before it is committed.
+func (b *Bridge) attachWith(ctx context.Context, targets []any, onNew func(*NIC)) error {
 	resolved := make([]target, 0, len(targets))
 	for _, x := range targets {
 		t, err := b.resolveTarget("attach", x)
@@ -166,50 +329,121 @@ func (b *Bridge) Attach(targets ...any) error {
 	}
 	b.refresh()
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if b.closed {
+		b.mu.Unlock()
 		return fmt.Errorf(errFmtBridgeClosed, "attach", b.name)
 	}
 	// Validate against current members and earlier targets of this call
 	// without changing anything.
-	pending := append([]attachment(nil), b.members...)
+	pending := slices.Clone(b.members)
+	var added []*NIC
+	var bound []*NIC
+	next := b.nextPort
 	for _, t := range resolved {
-		i := indexAttachment(pending, t.name)
+		i := indexNIC(pending, t.name)
 		switch {
 		case i < 0:
-			pending = append(pending, attachment(t))
+			addr, ok := b.freeAddr(pending)
+			if !ok {
+				b.mu.Unlock()
+				return fmt.Errorf(errFmtSubnetFull, b.name, b.subnet, t.name)
+			}
+			next++
+			n := &NIC{bridge: b, name: t.name, vm: t.vm, mac: netsim.PortMAC(b.num, next), addr: addr}
+			pending = append(pending, n)
+			added = append(added, n)
+			if t.vm != nil {
+				bound = append(bound, n)
+			}
 		case pending[i].vm == nil || t.vm == nil || pending[i].vm == t.vm:
-			if pending[i].vm == nil {
-				pending[i].vm = t.vm
+			if pending[i].vm == nil && t.vm != nil {
+				if !slices.Contains(added, pending[i]) {
+					// Bound now, committed below with the rest.
+					bound = append(bound, pending[i])
+				}
 			}
 		default:
+			b.mu.Unlock()
 			return fmt.Errorf(errFmtBridgeOtherVM, t.name, b.name)
 		}
 	}
+	for _, t := range resolved {
+		if i := indexNIC(pending, t.name); i >= 0 && pending[i].vm == nil && t.vm != nil {
+			pending[i].vm = t.vm
+		}
+	}
+	if onNew != nil {
+		for _, n := range added {
+			onNew(n)
+		}
+	}
 	b.members = pending
-	return nil
+	b.nextPort = next
+	b.mu.Unlock()
+	for _, n := range bound {
+		n.vm.addNIC(n)
+	}
+	return b.settle(ctx, "bridge:attach", bound)
 }
 
-// Detach removes a member (a *VM or a name); a non-member is a no-op.
-func (b *Bridge) Detach(x any) error {
+// settle hot-plugs the NICs of booted VMs among plugged and brings every
+// booted member's guest network up to date (addresses, hosts).
+func (b *Bridge) settle(ctx context.Context, site string, plug []*NIC) error {
+	var errs []error
+	for _, n := range plug {
+		if err := n.vm.hotplug(ctx, n); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	errs = append(errs, b.refreshGuests(ctx, site)...)
+	return errors.Join(errs...)
+}
+
+// refreshGuests re-applies the network configuration of every booted
+// member (hosts entries name every member).
+func (b *Bridge) refreshGuests(ctx context.Context, site string) []error {
+	var vms []*VM
+	b.mu.Lock()
+	for _, n := range b.members {
+		if n.vm != nil && !slices.Contains(vms, n.vm) {
+			vms = append(vms, n.vm)
+		}
+	}
+	b.mu.Unlock()
+	return runParallel(vms, func(v *VM) error { return v.applyNet(ctx, site) })
+}
+
+// Detach removes a member (a *VM or a name); a non-member is a no-op. The
+// guest sees its link go down; its port, hosts entries and the rules naming
+// it go.
+func (b *Bridge) Detach(ctx context.Context, x any) error {
 	t, err := b.resolveTarget("detach", x)
 	if err != nil {
 		return err
 	}
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	i := indexAttachment(b.members, t.name)
+	i := indexNIC(b.members, t.name)
 	if i < 0 {
+		b.mu.Unlock()
 		return nil
 	}
-	if m := b.members[i]; m.vm != nil && t.vm != nil && m.vm != t.vm {
+	n := b.members[i]
+	if n.vm != nil && t.vm != nil && n.vm != t.vm {
+		b.mu.Unlock()
 		return nil // a different VM of that name is the member; t is not
 	}
-	b.members = append(b.members[:i], b.members[i+1:]...)
-	return nil
+	b.members = slices.Delete(b.members, i, i+1)
+	b.mu.Unlock()
+	b.sw.RemovePort(n.name)
+	var errs []error
+	if n.vm != nil {
+		errs = append(errs, n.vm.dropNIC(ctx, n))
+	}
+	errs = append(errs, b.refreshGuests(ctx, "bridge:detach")...)
+	return errors.Join(errs...)
 }
 
-func indexAttachment(list []attachment, name string) int {
+func indexNIC(list []*NIC, name string) int {
 	for i, a := range list {
 		if a.name == name {
 			return i
@@ -238,12 +472,17 @@ func (b *Bridge) refresh() {
 			found[n] = obj.(*VM)
 		}
 	}
+	var bound []*NIC
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	for i := range b.members {
-		if b.members[i].vm == nil {
-			b.members[i].vm = found[b.members[i].name]
+	for _, n := range b.members {
+		if n.vm == nil && found[n.name] != nil {
+			n.vm = found[n.name]
+			bound = append(bound, n)
 		}
+	}
+	b.mu.Unlock()
+	for _, n := range bound {
+		n.vm.addNIC(n)
 	}
 }
 
@@ -273,12 +512,98 @@ func (b *Bridge) MemberVMs() []*VM {
 	return out
 }
 
-// Close detaches every member and retires the bridge; idempotent. Later
-// attaches fail.
-func (b *Bridge) Close(context.Context) error {
+// NICs returns the members' NICs in attach order.
+func (b *Bridge) NICs() []*NIC {
+	b.refresh()
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	return slices.Clone(b.members)
+}
+
+// NIC is `bridge:nic(vm)`: the member's NIC.
+func (b *Bridge) NIC(x any) (*NIC, error) {
+	name, err := b.attachedName("nic", x)
+	if err != nil {
+		return nil, err
+	}
+	b.refresh()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.members[indexNIC(b.members, name)], nil
+}
+
+// Close detaches every member, ends captures and the uplink and retires
+// the bridge; idempotent. Later attaches fail.
+func (b *Bridge) Close(ctx context.Context) error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	members := b.members
 	b.members = nil
 	b.closed = true
+	up := b.uplink
+	b.uplink = nil
+	b.mu.Unlock()
+	if up != nil {
+		up.stop()
+	}
+	b.sw.Close()
+	b.lab.env.net.remove(b)
+	for _, n := range members {
+		if n.vm != nil {
+			n.vm.forgetNIC(n)
+		}
+	}
 	return nil
+}
+
+// Closed reports whether the bridge was closed.
+func (b *Bridge) Closed() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.closed
+}
+
+// addressing reports whether a member's guest gets an address and hosts
+// entries: the bridge's mode, else by the VM's guest OS.
+func (b *Bridge) addressing(v *VM) bool {
+	switch b.opts.Addressing {
+	case AddressingAuto:
+		return true
+	case AddressingNone:
+		return false
+	}
+	if v == nil {
+		return true
+	}
+	if f := b.lab.env.GuestOS; f != nil {
+		return f(v.profile) == "linux"
+	}
+	return true
+}
+
+// Routes is `bridge:routes()`.
+func (b *Bridge) Routes() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.routes)
+}
+
+// Route is `bridge:route(x)`: recorded only; the first call prints a
+// notice to stderr.
+func (b *Bridge) Route(names []string) {
+	b.mu.Lock()
+	notice := !b.noticed
+	b.noticed = true
+	for _, n := range names {
+		if !slices.Contains(b.routes, n) {
+			b.routes = append(b.routes, n)
+		}
+	}
+	b.mu.Unlock()
+	if notice {
+		fmt.Fprintf(os.Stderr, msgFmtRouteNotice, b.name)
+	}
 }

@@ -36,7 +36,7 @@ func TestBridgeAttachDetach(t *testing.T) {
 	lan, _ := root.Bridge("lan")
 	a := mustVM(t, root, "a")
 	b := mustVM(t, root, "b")
-	if err := lan.Attach(b, "a", a, b); err != nil {
+	if err := lan.Attach(bg, b, "a", a, b); err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(lan.Members(), []string{"b", "a"}) {
@@ -45,13 +45,13 @@ func TestBridgeAttachDetach(t *testing.T) {
 	if vms := lan.MemberVMs(); len(vms) != 2 || vms[0] != b || vms[1] != a {
 		t.Errorf("a name must resolve to the VM: %v", vms)
 	}
-	if err := lan.Detach("b"); err != nil || !slices.Equal(lan.Members(), []string{"a"}) {
+	if err := lan.Detach(bg, "b"); err != nil || !slices.Equal(lan.Members(), []string{"a"}) {
 		t.Errorf("detach by name: %v %v", err, lan.Members())
 	}
-	if err := lan.Detach(b); err != nil || !slices.Equal(lan.Members(), []string{"a"}) {
+	if err := lan.Detach(bg, b); err != nil || !slices.Equal(lan.Members(), []string{"a"}) {
 		t.Errorf("detaching a non-member must be a no-op: %v %v", err, lan.Members())
 	}
-	if err := lan.Detach(a); err != nil || len(lan.Members()) != 0 {
+	if err := lan.Detach(bg, a); err != nil || len(lan.Members()) != 0 {
 		t.Errorf("detach by VM: %v %v", err, lan.Members())
 	}
 }
@@ -60,22 +60,22 @@ func TestBridgeAttachValidatesBeforeCommit(t *testing.T) {
 	root := newTestRoot()
 	lan, _ := root.Bridge("lan")
 	a := mustVM(t, root, "a")
-	wantErr(t, lan.Attach(a, int64(3)), "bridge expected a VM userdata or string, got number")
-	wantErr(t, lan.Attach("ok", lan), "bridge expected a VM userdata or string, got userdata")
-	wantErr(t, lan.Attach("b.c"), "bridge:attach: invalid vm name `b.c` (1-63 letters, digits, `_` or `-`, starting with a letter or digit)")
+	wantErr(t, lan.Attach(bg, a, int64(3)), "bridge expected a VM userdata or string, got number")
+	wantErr(t, lan.Attach(bg, "ok", lan), "bridge expected a VM userdata or string, got userdata")
+	wantErr(t, lan.Attach(bg, "b.c"), "bridge:attach: invalid vm name `b.c` (1-63 letters, digits, `_` or `-`, starting with a letter or digit)")
 	other, _ := root.SubLab("other")
 	twin := mustVM(t, other, "a")
-	wantErr(t, lan.Attach(a, twin), "bridge:attach: a different vm named `a` is already attached to bridge `lan`")
+	wantErr(t, lan.Attach(bg, a, twin), "bridge:attach: a different vm named `a` is already attached to bridge `lan`")
 	if len(lan.Members()) != 0 {
 		t.Errorf("failed attach committed %v", lan.Members())
 	}
-	wantErr(t, lan.Detach(2.5), "bridge expected a VM userdata or string, got number")
+	wantErr(t, lan.Detach(bg, 2.5), "bridge expected a VM userdata or string, got number")
 }
 
 func TestBridgeGraphOnlyNamesResolveLater(t *testing.T) {
 	root := newTestRoot()
 	lan, _ := root.Bridge("lan")
-	if err := lan.Attach("later"); err != nil {
+	if err := lan.Attach(bg, "later"); err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(lan.Members(), []string{"later"}) || len(lan.MemberVMs()) != 0 {
@@ -86,7 +86,7 @@ func TestBridgeGraphOnlyNamesResolveLater(t *testing.T) {
 		t.Errorf("graph-only name did not resolve: %v", vms)
 	}
 	// Attaching the VM object now is a re-attach.
-	if err := lan.Attach(v); err != nil || len(lan.Members()) != 1 {
+	if err := lan.Attach(bg, v); err != nil || len(lan.Members()) != 1 {
 		t.Errorf("re-attach: %v %v", err, lan.Members())
 	}
 }
@@ -98,21 +98,21 @@ func TestBridgeResolvesThroughItsLabChain(t *testing.T) {
 	probe := mustVM(t, ts, "probe")
 	rootLan, _ := root.Bridge("lan")
 	tsLan, _ := ts.Bridge("tlan")
-	if err := tsLan.Attach("shared", "probe"); err != nil {
+	if err := tsLan.Attach(bg, "shared", "probe"); err != nil {
 		t.Fatal(err)
 	}
 	if vms := tsLan.MemberVMs(); len(vms) != 2 || vms[0] != shared || vms[1] != probe {
 		t.Errorf("test-scope bridge must resolve parent and local names: %v", vms)
 	}
 	// The root bridge resolves through the root only: a test VM's name stays graph-only.
-	if err := rootLan.Attach("probe"); err != nil {
+	if err := rootLan.Attach(bg, "probe"); err != nil {
 		t.Fatal(err)
 	}
 	if len(rootLan.MemberVMs()) != 0 {
 		t.Error("root bridge must not see test-scope VMs by name")
 	}
 	// A VM object attaches from anywhere.
-	if err := rootLan.Attach(probe); err != nil || len(rootLan.MemberVMs()) != 1 {
+	if err := rootLan.Attach(bg, probe); err != nil || len(rootLan.MemberVMs()) != 1 {
 		t.Errorf("attach by object: %v", err)
 	}
 }
@@ -120,12 +120,12 @@ func TestBridgeResolvesThroughItsLabChain(t *testing.T) {
 func TestBridgeClose(t *testing.T) {
 	root := newTestRoot()
 	lan, _ := root.Bridge("lan")
-	lan.Attach("a", "b")
+	lan.Attach(bg, "a", "b")
 	if err := lan.Close(context.Background()); err != nil || len(lan.Members()) != 0 {
 		t.Fatalf("close: %v %v", err, lan.Members())
 	}
 	if err := lan.Close(context.Background()); err != nil {
 		t.Errorf("second close: %v", err)
 	}
-	wantErr(t, lan.Attach("a"), "bridge:attach: bridge `lan` is closed")
+	wantErr(t, lan.Attach(bg, "a"), "bridge:attach: bridge `lan` is closed")
 }

@@ -109,7 +109,11 @@ func (l *Lab) Bridge(name string) (*Bridge, error) {
 		l.mu.Unlock()
 		return obj.(*Bridge), nil
 	}
-	b := newBridge(l, name, BridgeOpts{})
+	b, err := newBridge(l, name, BridgeOpts{})
+	if err != nil {
+		l.mu.Unlock()
+		return nil, fmt.Errorf("lab:bridge: %w", err)
+	}
 	l.addLocked(b)
 	l.mu.Unlock()
 	l.scope.Register(ResBridge, b)
@@ -136,7 +140,11 @@ func (l *Lab) BridgeWithOpts(name string, opts BridgeOpts) (*Bridge, error) {
 		}
 		return b, nil
 	}
-	b := newBridge(l, name, opts)
+	b, err := newBridge(l, name, opts)
+	if err != nil {
+		l.mu.Unlock()
+		return nil, fmt.Errorf("lab:bridge: %w", err)
+	}
 	l.addLocked(b)
 	l.mu.Unlock()
 	l.scope.Register(ResBridge, b)

@@ -3,6 +3,8 @@ package lab
 import (
 	"sync"
 	"sync/atomic"
+
+	"github.com/provium/provium/internal/netsim"
 )
 
 // Profiles tells a lab which profiles VMs may be created from. The config
@@ -29,6 +31,18 @@ type Env struct {
 	// VM's state lock held (a lifecycle operation may still be in progress,
 	// so it must not call back into that VM's lifecycle).
 	Observe func(vm *VM, what string)
+
+	// Net hands out run-unique bridge numbers and subnets; nil: the
+	// backend's (when it offers one), else one for this file.
+	Net *netsim.Host
+	// Seed and File derive default bridge seeds (run seed + file + bridge).
+	Seed uint64
+	File string
+	// GuestOS tells a profile's guest_os (bridge addressing defaults);
+	// nil means "linux" for every profile.
+	GuestOS func(profile string) string
+
+	net *fileNet // the file's bridges, shared by all its labs
 }
 
 // LabKind tells how a lab came to be, which fixes its name and parent chain.
@@ -104,6 +118,14 @@ type Lab struct {
 // NewRoot returns the root lab of one file, with a fresh scope: resources
 // created at file top level close when the file ends.
 func NewRoot(env Env) *Lab {
+	if env.Net == nil {
+		if h, ok := env.Backend.(interface{ NetHost() *netsim.Host }); ok {
+			env.Net = h.NetHost()
+		} else {
+			env.Net = netsim.NewHost()
+		}
+	}
+	env.net = &fileNet{}
 	return &Lab{kind: LabRoot, env: &env, scope: NewScope(), barrier: newBarriers(), created: new(atomic.Uint64)}
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/provium/provium/internal/netsim"
 	"net/netip"
 	"os"
 	"path"
@@ -92,6 +93,14 @@ func (v *VM) Restore(ctx context.Context, path string, memory *uint64, cpus *int
 	prev := v.state
 	v.mu.Unlock()
 
+	nicSpecs, nics, err := v.bootNICs()
+	if err != nil {
+		v.mu.Lock()
+		v.state = prev
+		v.mu.Unlock()
+		return fmt.Errorf("vm:restore: vm `%s`: %w", v.name, err)
+	}
+	spec.NICs = nicSpecs
 	spec.OnExit = func(poweroff bool) { v.exited(gen, poweroff) }
 	start := time.Now()
 	m, err := r.Restore(ctx, spec, path)
@@ -112,7 +121,10 @@ func (v *VM) Restore(ctx context.Context, path string, memory *uint64, cpus *int
 	v.machine = m
 	v.state = Booted
 	v.since = "restored"
-	return nil
+	v.mu.Unlock()
+	err = v.netUp(ctx, "vm:restore", nicSpecs, nics)
+	v.mu.Lock() // the deferred unlock
+	return err
 }
 
 // LabFormat is the lab.json format this build writes and reads (30-runtime.md A12).
@@ -144,21 +156,47 @@ type LabVMRecord struct {
 	Snapshot    *string        `json:"snapshot"`
 }
 
-// BridgeRecord is one bridge of lab.json. Only the graph exists so far:
-// impairments, partitions and routes are recorded empty.
+// BridgeRecord is one bridge of lab.json: everything the switch decides
+// frames by, its members with their addresses and MACs, routes and uplink.
+// Member names (also inside rules) are paths relative to the snapshotted
+// lab.
 type BridgeRecord struct {
 	Name            string            `json:"name"`
 	Subnet          string            `json:"subnet"`
+	Addressing      string            `json:"addressing"` // "auto", "none" or "" (by guest OS)
 	Members         []string          `json:"members"`
 	Addresses       map[string]string `json:"addresses"`
-	Impairment      map[string]any    `json:"impairment"`
-	PairImpairments []any             `json:"pair_impairments"`
-	Partitions      []any             `json:"partitions"`
+	MACs            map[string]string `json:"macs"`
+	Impairment      netsim.Impairment `json:"impairment"`
+	PairImpairments []PairRecord      `json:"pair_impairments"`
+	Partitions      []PartitionRecord `json:"partitions"`
 	Isolated        []string          `json:"isolated"`
 	LinkDown        []string          `json:"link_down"`
 	Uplink          bool              `json:"uplink"`
-	Routes          []any             `json:"routes"`
+	Routes          []string          `json:"routes"`
 	Seed            *uint64           `json:"seed"`
+}
+
+// PairRecord is one directional impairment of lab.json.
+type PairRecord struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+	netsim.Impairment
+}
+
+// PartitionRecord is one partition of lab.json; directional: only a->b
+// is dropped.
+type PartitionRecord struct {
+	A           string `json:"a"`
+	B           string `json:"b"`
+	Directional bool   `json:"directional"`
+}
+
+// NICRecord is one NIC of a VM in lab.json, in QEMU device order.
+type NICRecord struct {
+	Bridge  string `json:"bridge"`
+	MAC     string `json:"mac"`
+	Address string `json:"address"`
 }
 
 // SnapshotVM is one VM of a lab snapshot with its path relative to the
@@ -225,17 +263,7 @@ func (l *Lab) Snapshot(ctx context.Context, dir string, protocol int, sizeOf fun
 			idx.SubLabs = append(idx.SubLabs, rel)
 		}
 		for _, b := range sub.Bridges() {
-			rec := BridgeRecord{Name: joinPath(rel, b.Name()), Members: []string{}, Addresses: map[string]string{},
-				Impairment:      map[string]any{"latency_ms": 0, "drop_pct": 0, "bandwidth_bps": 0},
-				PairImpairments: []any{}, Partitions: []any{}, Isolated: []string{}, LinkDown: []string{}, Routes: []any{},
-				Seed: b.Opts().Seed}
-			if b.Opts().Subnet.IsValid() {
-				rec.Subnet = b.Opts().Subnet.String()
-			}
-			for _, m := range b.Members() {
-				rec.Members = append(rec.Members, joinPath(rel, m))
-			}
-			bridges, bridgeRecs = append(bridges, b), append(bridgeRecs, rec)
+			bridges, bridgeRecs = append(bridges, b), append(bridgeRecs, b.record(rel))
 		}
 	})
 	idx.Bridges = append(idx.Bridges, inCreationOrder(bridges, bridgeRecs)...)
@@ -259,7 +287,7 @@ func (l *Lab) Snapshot(ctx context.Context, dir string, protocol int, sizeOf fun
 		if err != nil {
 			return idx, fmt.Errorf("vm `%s`: %w", sv.Rel, err)
 		}
-		rec := LabVMRecord{Name: sv.Rel, Profile: v.Profile(), Boot: boot, Disks: v.diskRecords(), NICs: []any{}}
+		rec := LabVMRecord{Name: sv.Rel, Profile: v.Profile(), Boot: boot, Disks: v.diskRecords(), NICs: v.nicRecords()}
 		if opts.Memory != nil {
 			rec.MemoryBytes = *opts.Memory
 		}
@@ -358,7 +386,7 @@ func (l *Lab) Restore(ctx context.Context, dir string, idx LabIndex) ([]*VM, err
 		if err != nil {
 			return nil, err
 		}
-		opts := BridgeOpts{Seed: br.Seed}
+		opts := BridgeOpts{Seed: br.Seed, Addressing: br.Addressing}
 		if br.Subnet != "" {
 			if opts.Subnet, err = netip.ParsePrefix(br.Subnet); err != nil {
 				return nil, fmt.Errorf("%s: bridge `%s`: %w", LabIndexFile, br.Name, err)
@@ -370,12 +398,8 @@ func (l *Lab) Restore(ctx context.Context, dir string, idx LabIndex) ([]*VM, err
 		} else if b, err = at.BridgeWithOpts(base, opts); err != nil {
 			return nil, err
 		}
-		for _, m := range br.Members {
-			if md, mb := splitRel(m); md == d {
-				if err := b.Attach(mb); err != nil {
-					return nil, err
-				}
-			}
+		if err := b.restoreRecord(ctx, d, br); err != nil {
+			return nil, fmt.Errorf("lab:restore: bridge `%s`: %w", br.Name, err)
 		}
 	}
 	vms := make([]*VM, len(idx.VMs))

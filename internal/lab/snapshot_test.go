@@ -82,7 +82,7 @@ func TestLabSnapshotSavesTogetherAndRestoresFake(t *testing.T) {
 	dc, _ := root.SubLab("dc1")
 	c, _ := dc.NewVM("c", "linux", BootOpts{})
 	lan, _ := root.Bridge("lan")
-	if err := lan.Attach(a, b); err != nil {
+	if err := lan.Attach(bg, a, b); err != nil {
 		t.Fatal(err)
 	}
 	for _, v := range []*VM{a, b} {

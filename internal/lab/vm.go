@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 )
@@ -43,7 +44,12 @@ type VM struct {
 	lastEnd, since string
 	// disks holds every disk handed out by Disk/AttachDisk and the fault
 	// state of each disk id, which outlives boots (disk.go).
-	disks map[string]*Disk
+	disks      map[string]*Disk
+	nics       []*NIC // attach order
+	nicSeq     int    // QEMU NIC ids handed out in the current machine
+	netApplied bool   // the current guest got a network configuration
+
+	netMu sync.Mutex // serialises guest network configuration
 }
 
 func newVM(l *Lab, name, profile string, opts BootOpts) *VM {
@@ -131,6 +137,14 @@ func (v *VM) Boot(ctx context.Context, opts BootOpts) error {
 	if v.backend == nil {
 		return fmt.Errorf(errFmtNoBackend, OpBoot)
 	}
+	nicSpecs, nics, err := v.bootNICs()
+	if err != nil {
+		v.mu.Lock()
+		v.state = Dead
+		v.mu.Unlock()
+		return fmt.Errorf(errFmtBootFailed, v.name, err)
+	}
+	spec.NICs = nicSpecs
 	spec.OnExit = func(poweroff bool) { v.exited(gen, poweroff) }
 	start := time.Now()
 	m, err := v.backend.Start(ctx, spec)
@@ -141,27 +155,56 @@ func (v *VM) Boot(ctx context.Context, opts BootOpts) error {
 	}
 
 	v.mu.Lock()
-	defer v.mu.Unlock()
 	if err != nil {
 		v.state = Dead
+		v.mu.Unlock()
 		return fmt.Errorf(errFmtBootFailed, v.name, err)
 	}
 	if v.gen != gen {
 		// The guest exited before Start returned; exited() could not apply it
 		// yet, so it is dead now.
 		v.state = Dead
+		v.mu.Unlock()
 		return fmt.Errorf(errFmtBootFailed, v.name, errors.New("guest exited during boot"))
 	}
 	v.machine = m
 	v.state = Booted
 	v.since = v.lastEnd
-	return nil
+	v.mu.Unlock()
+	return v.netUp(ctx, "vm:boot", nicSpecs, nics)
+}
+
+// netUp finishes the network of a machine that just started: device ids,
+// link states, then the guest's configuration and every other member's
+// hosts entries.
+func (v *VM) netUp(ctx context.Context, site string, specs []NICSpec, nics []*NIC) error {
+	if len(nics) == 0 {
+		return nil
+	}
+	if err := v.plugged(ctx, specs, nics); err != nil {
+		return fmt.Errorf(errFmtNetConfig, site, v.name, err)
+	}
+	if err := v.applyNet(ctx, site); err != nil {
+		return err
+	}
+	var errs []error
+	var seen []*Bridge
+	for _, n := range nics {
+		if !slices.Contains(seen, n.bridge) {
+			seen = append(seen, n.bridge)
+			for _, err := range n.bridge.refreshGuests(ctx, site) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // exited applies an unrequested stop reported by the backend for start
 // generation gen.
 func (v *VM) exited(gen uint64, poweroff bool) {
 	if what := v.applyExit(gen, poweroff); what != "" {
+		v.unplugAll()
 		v.observe("%s", what)
 	}
 }
@@ -348,7 +391,8 @@ func (v *VM) stop(ctx context.Context, op Op, how string) error {
 
 func (v *VM) setStopped() {
 	v.mu.Lock()
-	defer v.mu.Unlock()
 	v.machine = nil
 	v.state = Shutdown
+	v.mu.Unlock()
+	v.unplugAll()
 }

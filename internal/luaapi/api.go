@@ -60,7 +60,8 @@ func Install(L *lua.Thread, root *lab.Lab) (*API, error) {
 	}
 	for _, c := range []lua.Class{a.labClass(), a.vmClass(), a.bridgeClass(), a.fileClass(), a.consoleClass(), a.batchClass(),
 		a.procClass(), a.workerClass(), a.pendingClass(),
-		a.streamClass(classTail), a.streamClass(classConsoleStream), a.clockClass(), a.diskClass()} {
+		a.streamClass(classTail), a.streamClass(classConsoleStream), a.clockClass(), a.diskClass(),
+		a.nicClass(), a.streamClass(classCapture)} {
 		if err := L.DefineClass(c); err != nil {
 			return nil, fmt.Errorf("luaapi: define %s: %w", c.Name, err)
 		}
@@ -88,6 +89,8 @@ func (a *API) push(L *lua.Thread, obj any) {
 		L.PushObject(o, classVM)
 	case *lab.Bridge:
 		L.PushObject(o, classBridge)
+	case *lab.NIC:
+		L.PushObject(o, classNic)
 	case nil:
 		L.PushNil()
 	default:

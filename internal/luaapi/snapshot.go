@@ -250,7 +250,7 @@ func (a *API) liveStreamLines(vms []*lab.VM) []string {
 	}
 	var items []item
 	for s := range a.streams {
-		if !slices.Contains(vms, s.vm) || !s.open() {
+		if !s.concerns(vms) || !s.open() {
 			continue
 		}
 		it := item{src: "<unknown>", kind: s.kind, what: s.detail}
@@ -271,6 +271,22 @@ func (a *API) liveStreamLines(vms []*lab.VM) []string {
 		lines[i] = fmt.Sprintf("  - %s(%s) at %s", it.kind, it.what, at)
 	}
 	return lines
+}
+
+// concerns reports whether a snapshot of vms must wait for s: a stream of
+// one of them, or a capture on a bridge one of them is a member of.
+func (s *streamObj) concerns(vms []*lab.VM) bool {
+	if s.vm != nil && slices.Contains(vms, s.vm) {
+		return true
+	}
+	if s.bridge != nil {
+		for _, v := range s.bridge.MemberVMs() {
+			if slices.Contains(vms, v) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // quiescent refuses a snapshot of vms while streams or files are open.

@@ -67,9 +67,10 @@ type frameSource interface {
 type streamObj struct {
 	api       *API
 	vm        *lab.VM
-	class     string // classTail or classConsoleStream
-	prefix    string // method prefix of error sites: "tail", "console_stream"
-	closedMsg string // what read_until/expect raise once closed
+	bridge    *lab.Bridge // captures: a snapshot of any member refuses
+	class     string      // classTail, classConsoleStream or classCapture
+	prefix    string      // method prefix of error sites: "tail", "console_stream"
+	closedMsg string      // what read_until/expect raise once closed
 	kind      string
 	detail    string
 	site      *lua.Frame

@@ -56,7 +56,7 @@ func (a *API) vmClass() lua.Class {
 		"state": vmString("vm:state", func(v *lab.VM) string {
 			return v.State().String()
 		}),
-		"cid":                 vmConst("vm:cid", func(L *lua.Thread) { L.PushNil() }),
+		"cid": vmConst("vm:cid", func(L *lua.Thread) { L.PushNil() }),
 		"console_socket_path": func(L *lua.Thread) (int, error) {
 			vm, err := self[*lab.VM](L, "vm:console_socket_path")
 			if err != nil {
@@ -121,9 +121,24 @@ func (a *API) vmClass() lua.Class {
 		"console":       a.vmConsole,
 		"is_suspended":  a.vmIsSuspended,
 		"restore":       notYet("vm:restore", "snapshots arrive with the snapshot support"),
-		"nic":           notYet("vm:nic", "NICs arrive with the network support"),
-		"disk":          a.vmDisk,
-		"attach_disk":   a.vmAttachDisk,
+		"nic": func(L *lua.Thread) (int, error) {
+			vm, err := self[*lab.VM](L, "vm:nic")
+			if err != nil {
+				return 0, err
+			}
+			name, err := checkString(L, 2, "vm:nic")
+			if err != nil {
+				return 0, err
+			}
+			n, err := vm.NIC(name)
+			if err != nil {
+				return 0, err
+			}
+			L.PushObject(n, classNic)
+			return 1, nil
+		},
+		"disk":        a.vmDisk,
+		"attach_disk": a.vmAttachDisk,
 	}
 	for _, op := range guestOps {
 		site := "vm:" + op

@@ -188,7 +188,15 @@ func (fr *fileRun) setup() error {
 	if cfg := fr.opts.Config; cfg != nil {
 		profiles = cfg // declared profiles, and the implicit default image
 	}
-	env := lab.Env{Profiles: profiles}
+	env := lab.Env{Profiles: profiles, Seed: fr.opts.Seed, File: fr.file.Display}
+	if cfg := fr.opts.Config; cfg != nil {
+		env.GuestOS = func(profile string) string {
+			if p, err := cfg.Profile(profile); err == nil && p.GuestOS != "" {
+				return p.GuestOS
+			}
+			return "linux"
+		}
+	}
 	if fr.opts.Verbose && fr.opts.Diagnostics != nil {
 		// -v: one line per VM lifecycle change (20-cli-config.md §4.2).
 		var mu sync.Mutex

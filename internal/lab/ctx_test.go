@@ -1,0 +1,5 @@
+package lab
+
+import "context"
+
+var bg = context.Background()
