@@ -168,6 +168,7 @@ type Bridge struct {
 	routes   []string
 	noticed  bool // the route notice was printed
 	uplink   *uplinkState
+	gateway  *netsim.Uplink // made on the first enable_uplink, kept (see netsim.Uplink)
 }
 
 func newBridge(l *Lab, name string, opts BridgeOpts) (*Bridge, error) {
@@ -296,12 +297,13 @@ func (b *Bridge) usedAddrLocked(a netip.Addr, pending []*NIC) bool {
 
 // freeAddr is the lowest free member address (.2, .3, …).
 func (b *Bridge) freeAddr(pending []*NIC) (netip.Addr, bool) {
+	_, upHost, _ := netsim.UplinkAddrs(b.subnet)
 	for k := 0; ; k++ {
 		a, ok := netsim.HostAddr(b.subnet, k)
 		if !ok {
 			return netip.Addr{}, false
 		}
-		if !b.usedAddrLocked(a, pending) {
+		if a != upHost && !b.usedAddrLocked(a, pending) {
 			return a, true
 		}
 	}

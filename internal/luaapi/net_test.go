@@ -2,6 +2,9 @@ package luaapi_test
 
 import (
 	"context"
+	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -152,5 +155,22 @@ func TestNetworkTwoFilesDoNotShareABridge(t *testing.T) {
 		if n == 0 {
 			t.Errorf("%s: no frames captured", filepath.Base(p))
 		}
+	}
+}
+
+func TestNetworkUplinkReachesTheHostLoopback(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "hello from the host")
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	t.Setenv("PROVIUM_TEST_HTTP_PORT", fmt.Sprint(ln.Addr().(*net.TCPAddr).Port))
+	res := runGuestFile(t, "net_uplink.test.lua")
+	if len(res.Tests) != 3 {
+		t.Fatalf("%d tests ran", len(res.Tests))
 	}
 }

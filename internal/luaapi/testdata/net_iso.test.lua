@@ -1,7 +1,8 @@
 -- Run twice at once (two files): each bridge `lan` must see only its own
 -- guest's frames.
 local lan = provium:bridge("lan")
-local a = provium:vm("a", "linux", {memory = "256M"})
+-- Two boots at once on a loaded host: give the agent time.
+local a = provium:vm("a", "linux", {memory = "256M", agent_timeout = 180})
 lan:attach(a)
 a:boot()
 
