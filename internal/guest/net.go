@@ -20,6 +20,19 @@ type netState struct {
 	mu       sync.Mutex
 	nics     []lab.NICSpec // QEMU device order
 	previous []string      // per device: the snapshot's MAC ("" = same)
+	hot      []string      // bridges of hot-plugged NICs
+}
+
+// checkNICSnapshot refuses snapshots of machines with hot-plugged NICs: a
+// restore recreates NICs as boot-time devices, whose PCI layout would not
+// match the saved state (as for disks).
+func (g *Machine) checkNICSnapshot() error {
+	g.net.mu.Lock()
+	defer g.net.mu.Unlock()
+	if len(g.net.hot) > 0 {
+		return fmt.Errorf("the VM has a NIC hot-plugged on bridge `%s`; a restore could not recreate it in place (attach before boot, or shut the VM down and boot it again, then snapshot)", g.net.hot[0])
+	}
+	return nil
 }
 
 // NetHost is the run's bridge numbering and subnets (lab.Env.Net).
@@ -79,6 +92,7 @@ func (g *Machine) AttachNIC(ctx context.Context, n lab.NICSpec) error {
 	g.net.mu.Lock()
 	g.net.nics = append(g.net.nics, n)
 	g.net.previous = append(g.net.previous, "")
+	g.net.hot = append(g.net.hot, n.Bridge)
 	g.net.mu.Unlock()
 	return nil
 }

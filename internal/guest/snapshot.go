@@ -159,6 +159,9 @@ func (g *Machine) SnapshotPrepare(ctx context.Context) error {
 	if err := g.disks.checkSnapshot(); err != nil {
 		return err
 	}
+	if err := g.checkNICSnapshot(); err != nil {
+		return err
+	}
 	_, err := g.Agent()
 	return err
 }
