@@ -63,8 +63,9 @@ func TestPoolFlagsAndNotices(t *testing.T) {
 
 // The pool's events without guests: a declared claim is reserved at
 // dispatch, a runtime claim of another amount is a released/acquired
-// pair, a file whose claim does not fit beside the running one is blocked
-// (pool_full) until it completes, and pool_state reads the pool.
+// pair, a file whose claim does not fit beside the running one waits for
+// it (blocked with pool_full when it got there while a ran), and
+// pool_state reads the pool.
 func TestPoolEvents(t *testing.T) {
 	dir := writeTree(t, map[string]string{
 		// Declared (the scan's first literal call): 600M; run: 700M.
@@ -94,7 +95,10 @@ test("x", function(t) end)`,
 		case events.FileDispatched:
 			got = append(got, fmt.Sprintf("dispatched %s %d/%d", p.Path, p.Reservation.MemoryBytes>>20, p.Reservation.CPUs))
 		case events.FileBlocked:
-			got = append(got, fmt.Sprintf("blocked %s %d/%d %s", p.Path, p.WaitingFor.MemoryBytes>>20, p.WaitingFor.CPUs, p.Reason))
+			// Whether b reached the head while a ran is up to scheduling.
+			if blocked := fmt.Sprintf("%s %d/%d %s", p.Path, p.WaitingFor.MemoryBytes>>20, p.WaitingFor.CPUs, p.Reason); blocked != "b.test.lua 650/0 pool_full" {
+				t.Errorf("file_blocked %s", blocked)
+			}
 		case events.ClaimAcquired:
 			got = append(got, fmt.Sprintf("acquired %s %d/%d", p.Path, p.Amount.MemoryBytes>>20, p.Amount.CPUs))
 		case events.ClaimReleased:
@@ -105,7 +109,6 @@ test("x", function(t) end)`,
 	}
 	want := []string{
 		"dispatched a.test.lua 650/1", "acquired a.test.lua 600/1",
-		"blocked b.test.lua 650/0 pool_full",
 		"released a.test.lua 600/1", "acquired a.test.lua 700/1",
 		"released a.test.lua 700/1", "completed a.test.lua",
 		"dispatched b.test.lua 650/0", "acquired b.test.lua 600/0",
