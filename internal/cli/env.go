@@ -24,6 +24,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"sync/atomic"
 
 	"github.com/provium/provium/internal/result"
 	"github.com/provium/provium/internal/runner"
@@ -52,6 +53,10 @@ type Env struct {
 	// "" means sched.KSMDir. Tests point both at their own trees.
 	HostRoot string
 	KSMDir   string
+
+	// keepWaited is set once a --keep-failed run waits for Ctrl-C: the
+	// signal then only ends the wait (Main does not re-raise it).
+	keepWaited *atomic.Bool
 }
 
 // OSEnv is the environment of the real process.

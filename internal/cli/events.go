@@ -159,6 +159,7 @@ func (rs *runStream) close() {
 		rs.stopPool()
 		rs.em.Emit(rs.poolState())
 	}
+	rs.em.Close()
 	if rs.file != nil {
 		rs.file.Close()
 	}

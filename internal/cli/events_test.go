@@ -1,37 +1,17 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/provium/provium/internal/coverage"
 	"github.com/provium/provium/internal/events"
 )
-
-// lockedBuffer collects what a socket client reads.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) Bytes() []byte {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]byte(nil), l.b.Bytes()...)
-}
 
 // A client of --events-socket stays connected across --watch iterations
 // and sees each run; provium-coverage --from-socket reports each run's end.
@@ -59,7 +39,7 @@ func TestEventsSocketAcrossWatchIterations(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	var got lockedBuffer
+	var got syncBuffer
 	go io.Copy(&got, conn)
 	var covOut, covErr syncBuffer
 	covDone := make(chan int, 1)
@@ -75,7 +55,7 @@ func TestEventsSocketAcrossWatchIterations(t *testing.T) {
 	write("c.test.lua", `test("c", function(t) end)`)
 	waitFor(t, "the third run", func() bool { return strings.Contains(out.String(), "3 file(s); 2 passed, 1 failed") })
 	waitFor(t, "the client to see the third run's end", func() bool {
-		evs := readEvents(t, got.Bytes())
+		evs := readEvents(t, []byte(got.String()))
 		n := 0
 		for _, ev := range evs {
 			if p, ok := ev.Payload.(events.FileCompleted); ok && p.Path == "c.test.lua" {
@@ -84,7 +64,7 @@ func TestEventsSocketAcrossWatchIterations(t *testing.T) {
 		}
 		return n == 1
 	})
-	evs := readEvents(t, got.Bytes())
+	evs := readEvents(t, []byte(got.String()))
 	runs := 0
 	var run []events.Event
 	for i, ev := range evs {

@@ -68,6 +68,7 @@ func (rf *runFlags) register(cmd *cobra.Command) {
 	f.BoolVar(&rf.eventsStdout, "events-stdout", false, "write the event stream on stdout; results and diagnostics go to stderr")
 	f.StringVar(&rf.eventsSocket, "events-socket", "", "serve the event stream on the unix socket `PATH` to every client from connect time")
 	f.BoolVar(&rf.coverage, "coverage", false, "after the run, report outcomes by meta.spec with provium-coverage")
+	f.BoolVar(&rf.keepFailed, "keep-failed", false, "keep the VMs of failed tests running after the run (console socket, repl --attach); Ctrl-C tears them down")
 	f.StringVar(&rf.trace, "trace", "", "write the run as Chrome/Perfetto trace-event JSON to `PATH`")
 	f.StringVar(&rf.mem, "mem", "", "pool memory `SIZE` (default: 80% of MemTotal, capped by the cgroup limit)")
 	f.IntVar(&rf.cpus, "cpus", 0, "`N` CPUs as the base of the pool's vCPUs (default: the usable CPUs)")

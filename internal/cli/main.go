@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -41,6 +42,8 @@ func Main(args []string) int {
 		}
 	}()
 
+	var keepWaited atomic.Bool
+	env.keepWaited = &keepWaited
 	code := Execute(ctx, env, args)
 	close(stop)
 	<-watcherDone
@@ -48,6 +51,10 @@ func Main(args []string) int {
 
 	select {
 	case s := <-got:
+		if keepWaited.Load() {
+			// The signal ended the --keep-failed wait: exit with the run's code.
+			return code
+		}
 		if sig, ok := s.(syscall.Signal); ok {
 			signal.Reset(sig)
 			_ = syscall.Kill(os.Getpid(), sig)

@@ -38,14 +38,25 @@ const (
 
 // newReplCmd is `provium repl <profile> [--name N] [--fixture F]`.
 func newReplCmd(env *Env, pf *persistentFlags) *cobra.Command {
-	var name, fixtureName string
+	var name, fixtureName, attach string
 	cmd := &cobra.Command{
-		Use:   "repl [PROFILE]",
-		Short: "Boot a VM (or restore a fixture) and open an interactive Lua prompt",
+		Use:   "repl [PROFILE] | repl --attach SOCK [--name VM]",
+		Short: "Boot a VM (or restore a fixture, or attach to one kept by --keep-failed) and open an interactive Lua prompt",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := pf.check(); err != nil {
 				return err
+			}
+			if attach != "" {
+				if len(args) > 0 || fixtureName != "" {
+					return usagef("repl --attach takes no PROFILE and no --fixture")
+				}
+				vmName := ""
+				if cmd.Flags().Changed("name") {
+					vmName = name
+				}
+				s := &session{env: env, pf: pf, rf: &runFlags{}}
+				return s.replAttach(env.resolve(attach), vmName)
 			}
 			profile := ""
 			if len(args) == 1 {
@@ -61,6 +72,7 @@ func newReplCmd(env *Env, pf *persistentFlags) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&name, "name", "repl", "name of the VM")
 	cmd.Flags().StringVar(&fixtureName, "fixture", "", "restore this vm fixture instead of booting")
+	cmd.Flags().StringVar(&attach, "attach", "", "attach to a VM kept by a live `provium --keep-failed` run through its socket `SOCK` (--name picks the VM)")
 	return cmd
 }
 
@@ -160,8 +172,22 @@ func (s *session) repl(ctx context.Context, profile, name, fixtureName string) e
 	}()
 	defer func() { close(stopSigs); sigWG.Wait() }()
 
+	return s.promptLoop(lines, func(src string) ([]string, bool, error) {
+		results, err := in.Eval(src, replChunk)
+		in.ClearInterrupt()
+		if err != nil && !errors.Is(err, runner.ErrIncomplete) {
+			err = &evalError{err.Error()}
+		}
+		return results, quit.Load(), err
+	})
+}
+
+// promptLoop reads chunks with the REPL prompts (`...> ` while a chunk is
+// incomplete) and prints what eval returns, until EOF or eval says bye.
+// eval returns runner.ErrIncomplete for a chunk that needs more lines.
+func (s *session) promptLoop(lines readLineFunc, eval func(src string) (results []string, bye bool, err error)) error {
 	var pending []string
-	for !quit.Load() {
+	for {
 		prompt := replPrompt
 		if len(pending) > 0 {
 			prompt = replContinue
@@ -183,23 +209,34 @@ func (s *session) repl(ctx context.Context, profile, name, fixtureName string) e
 			pending = nil
 			continue
 		}
-		results, err := in.Eval(src, replChunk)
-		in.ClearInterrupt()
+		results, bye, err := eval(src)
 		if errors.Is(err, runner.ErrIncomplete) {
 			continue
 		}
 		pending = nil
-		if err != nil {
-			fmt.Fprintf(s.env.Stdout, "error: %v\n", err)
-			continue
+		var ee *evalError
+		switch {
+		case errors.As(err, &ee):
+			fmt.Fprintf(s.env.Stdout, "error: %s\n", ee.msg)
+		case err != nil:
+			return err
 		}
 		for _, r := range results {
 			fmt.Fprintln(s.env.Stdout, r)
+		}
+		if bye {
+			break
 		}
 	}
 	fmt.Fprintln(s.env.Stdout, "bye")
 	return nil
 }
+
+// evalError is a chunk's error, printed as `error: <msg>`; other errors
+// end the prompt loop.
+type evalError struct{ msg string }
+
+func (e *evalError) Error() string { return e.msg }
 
 // readLineFunc reads one line with a prompt; cancelled reports a Ctrl-C
 // (the line and any pending chunk are dropped).

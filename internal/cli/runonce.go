@@ -137,6 +137,11 @@ func (s *session) runFiles(ctx context.Context, cfg *config.Config, set *discove
 	backend := s.guestBackend(cfg, accel, prepare, stream.guestHooks())
 	defer backend.Close()
 	opts.Backend = backend.ForFile
+	var kept *keeper
+	if s.rf.keepFailed {
+		kept = &keeper{opts: opts}
+		opts.Keep = kept.keep
+	}
 	props := map[string]string{
 		"seed":            fmt.Sprint(s.seed),
 		"provium_version": versionNumber(),
@@ -195,6 +200,10 @@ func (s *session) runFiles(ctx context.Context, cfg *config.Config, set *discove
 	}
 	if s.cov != nil && !s.runCoverage(ctx) {
 		code = ExitFailed
+	}
+	if kept != nil {
+		// After the summary; Ctrl-C ends the wait and tears them down.
+		kept.hold(ctx, s, cfg.ScratchDir())
 	}
 	if renderErr != nil {
 		return 0, renderErr

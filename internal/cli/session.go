@@ -77,6 +77,9 @@ func newSession(env *Env, cmd *cobra.Command, pf *persistentFlags, rf *runFlags,
 	if rf.json && rf.eventsStdout {
 		return nil, usagef("%s", msgJSONEventsStdout)
 	}
+	if rf.keepFailed && rf.watch {
+		return nil, usagef("%s", msgKeepFailedWatch)
+	}
 	s := &session{env: env, pf: pf, rf: rf, paths: args, rerunFailed: rf.rerunFailed}
 	if rf.eventsStdout {
 		// Frames own stdout; everything else it would carry goes to stderr.

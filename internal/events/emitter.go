@@ -100,3 +100,14 @@ func (e *Emitter) warnf(format string, args ...any) {
 		e.warn(fmt.Sprintf(format, args...))
 	}
 }
+
+// Close ends the stream: later events go nowhere (a VM kept by
+// --keep-failed shuts down after its run's stream ended).
+func (e *Emitter) Close() {
+	if e == nil {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.sinks, e.observers = nil, nil
+}

@@ -96,15 +96,11 @@ func encodeValue(enc *msgpack.Encoder, v any, depth int) error {
 		}
 		return nil
 	case []string:
-		if err := enc.EncodeArrayLen(len(x)); err != nil {
-			return err
+		arr := make([]any, len(x))
+		for i, e := range x {
+			arr[i] = e
 		}
-		for _, e := range x {
-			if err := encodeValue(enc, e, depth+1); err != nil {
-				return err
-			}
-		}
-		return nil
+		return encodeValue(enc, arr, depth)
 	case map[string]any:
 		return encodeMap(enc, x, depth)
 	case Meta:

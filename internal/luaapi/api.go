@@ -152,3 +152,10 @@ func toFunctions(ms map[string]method) map[string]lua.Function {
 	}
 	return out
 }
+
+// SetGlobalVM binds the Lua global name to vm (the REPL's `vm`, also a VM
+// kept by --keep-failed that another lab created).
+func (a *API) SetGlobalVM(name string, vm *lab.VM) {
+	a.push(a.L, vm)
+	a.L.SetGlobal(name)
+}

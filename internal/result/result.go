@@ -36,7 +36,7 @@ type Test struct {
 	// Diagnosis is what each running VM was doing when the test or file
 	// timed out (processes, the kernel's sysrq task dump), bounded.
 	Diagnosis []Console
-	Meta     map[string]any
+	Meta      map[string]any
 }
 
 // FileStatus is the overall status of a file (30-runtime.md B8).

@@ -53,7 +53,8 @@ func (i *Interactive) ClearInterrupt() { i.fr.state.ClearInterrupt() }
 var ErrIncomplete = errors.New("incomplete chunk")
 
 // Eval runs src: first as `return <src>` (an expression), else as
-// statements. It returns the results converted with tostring, or
+// statements. It returns the results rendered by Pretty (tables as nested
+// key = value text, the rest as tostring), or
 // ErrIncomplete when src ends inside an unfinished construct.
 func (i *Interactive) Eval(src, chunk string) ([]string, error) {
 	L := i.fr.L
@@ -72,8 +73,7 @@ func (i *Interactive) Eval(src, chunk string) ([]string, error) {
 	}
 	var out []string
 	for k := base + 1; k <= L.GetTop(); k++ {
-		s, _ := L.ToStringMeta(k)
-		out = append(out, s)
+		out = append(out, Pretty(L, k))
 	}
 	return out, nil
 }
