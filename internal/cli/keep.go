@@ -48,14 +48,16 @@ func (k keptVM) testName() string {
 type keeper struct {
 	opts *runner.Options // Lua states of attach sessions are set up like the run's
 
-	mu  sync.Mutex
-	vms []keptVM
+	mu      sync.Mutex
+	vms     []keptVM
+	bridges []lab.Closer // of the kept VMs' scopes, closed after them
 }
 
 // keep is runner.Options.Keep.
-func (k *keeper) keep(f runner.File, test string, vms []*lab.VM) {
+func (k *keeper) keep(f runner.File, test string, vms []*lab.VM, bridges []lab.Closer) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	k.bridges = append(k.bridges, bridges...)
 	for _, v := range vms {
 		k.vms = append(k.vms, keptVM{file: f.Display, test: test, vm: v})
 	}
@@ -140,6 +142,12 @@ func (k *keeper) hold(ctx context.Context, s *session, scratch string) bool {
 		}()
 	}
 	twg.Wait()
+	k.mu.Lock()
+	bridges := k.bridges
+	k.mu.Unlock()
+	for _, b := range bridges {
+		_ = b.Close(tctx)
+	}
 	s.notice(msgKeptTornDown, len(vms))
 	return true
 }

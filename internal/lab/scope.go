@@ -153,6 +153,12 @@ func (s *Scope) Detach(kind ResourceKind, keep func(Closer) bool) []Closer {
 	return out
 }
 
+// DetachBridges detaches every bridge of the scope (the bridges of kept
+// VMs stay up with them).
+func (s *Scope) DetachBridges() []Closer {
+	return s.Detach(ResBridge, func(Closer) bool { return true })
+}
+
 // DetachRunningVMs detaches the booted or paused VMs of the scope.
 func (s *Scope) DetachRunningVMs() []*VM {
 	var vms []*VM

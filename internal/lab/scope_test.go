@@ -118,3 +118,33 @@ func TestScopeRegisterUnknownKindPanics(t *testing.T) {
 	}()
 	NewScope().Register(ResourceKind("socket"), &recorder{journal: &journal{}})
 }
+
+// Detached resources leave the scope: its close walk no longer reaches them.
+func TestScopeDetach(t *testing.T) {
+	j := &journal{}
+	s := NewScope()
+	keep := &recorder{name: "keep", journal: j}
+	s.Register(ResBridge, &recorder{name: "b1", journal: j})
+	s.Register(ResVM, keep)
+	s.Register(ResVM, &recorder{name: "other", journal: j})
+	got := s.Detach(ResVM, func(c Closer) bool { return c == Closer(keep) })
+	if len(got) != 1 || got[0] != Closer(keep) {
+		t.Fatalf("detached %v", got)
+	}
+	if b := s.DetachBridges(); len(b) != 1 {
+		t.Fatalf("bridges detached: %d", len(b))
+	}
+	s.Close(context.Background())
+	if strings.Join(j.log, ",") != "other" {
+		t.Fatalf("closed %v, want only other", j.log)
+	}
+	// A created VM is not running: DetachRunningVMs leaves it.
+	root := newTestRoot()
+	v := mustVM(t, root, "a")
+	if vms := root.Scope().DetachRunningVMs(); len(vms) != 0 {
+		t.Fatalf("detached a created VM: %v", vms)
+	}
+	if root.Scope().Len(ResVM) != 1 || v.State() != Created {
+		t.Fatal("the created VM left the scope")
+	}
+}

@@ -42,7 +42,8 @@ type Options struct {
 	// test's scope (test = its name) and, when a file ends with a failure,
 	// its file-scope VMs (test = ""); they are then not shut down: the
 	// caller owns them. Timeouts keep nothing.
-	Keep func(file File, test string, vms []*lab.VM)
+	// The scope's bridges come along (closers), to be closed after the VMs.
+	Keep func(file File, test string, vms []*lab.VM, bridges []lab.Closer)
 	// Trace, when set, hears the runner's phases and every guest operation
 	// of a file as spans (--trace).
 	Trace Tracer

@@ -162,7 +162,7 @@ func (fr *fileRun) keepFileVMs() {
 		return
 	}
 	if vms := fr.root.Scope().DetachRunningVMs(); len(vms) > 0 {
-		fr.opts.Keep(fr.file, "", vms)
+		fr.opts.Keep(fr.file, "", vms, fr.root.Scope().DetachBridges())
 	}
 }
 

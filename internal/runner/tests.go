@@ -87,7 +87,7 @@ func (fr *fileRun) runTest(ctx context.Context, index int, decl *testDecl, tr *r
 		fr.curScope.Store(nil)
 		if fr.opts.Keep != nil && tr.Status == result.Failed && !fired.Load() && !fr.fileTimedOut.Load() && !fr.interrupted.Load() {
 			if vms := scope.Scope().DetachRunningVMs(); len(vms) > 0 {
-				fr.opts.Keep(fr.file, tr.Name, vms)
+				fr.opts.Keep(fr.file, tr.Name, vms, scope.Scope().DetachBridges())
 			}
 		}
 		fr.closeScope(scope)
