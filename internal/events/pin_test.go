@@ -1,11 +1,11 @@
 package events
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/hex"
 	"flag"
 	"fmt"
+	"github.com/provium/provium/internal/pintest"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -71,29 +71,7 @@ func goldenPath() string {
 
 func readGolden(t *testing.T) map[string][]byte {
 	t.Helper()
-	f, err := os.Open(goldenPath())
-	if err != nil {
-		t.Fatalf("open golden (create it with -update only for a new ProtocolVersion): %v", err)
-	}
-	defer f.Close()
-	out := map[string][]byte{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		name, hx, ok := strings.Cut(line, " ")
-		if !ok {
-			t.Fatalf("bad golden line %q", line)
-		}
-		b, err := hex.DecodeString(hx)
-		if err != nil {
-			t.Fatalf("golden %s: %v", name, err)
-		}
-		out[name] = b
-	}
-	return out
+	return pintest.ReadGolden(t, goldenPath())
 }
 
 func TestPin(t *testing.T) {

@@ -1,11 +1,11 @@
 package proto
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/hex"
 	"flag"
 	"fmt"
+	"github.com/provium/provium/internal/pintest"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -148,33 +148,7 @@ func goldenPath() string {
 
 func readGolden(t *testing.T) map[string][]byte {
 	t.Helper()
-	f, err := os.Open(goldenPath())
-	if err != nil {
-		t.Fatalf("open golden (create it with -update only for a new ProtocolVersion): %v", err)
-	}
-	defer f.Close()
-	out := map[string][]byte{}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		name, hx, ok := strings.Cut(line, " ")
-		if !ok {
-			t.Fatalf("bad golden line %q", line)
-		}
-		b, err := hex.DecodeString(hx)
-		if err != nil {
-			t.Fatalf("golden %s: %v", name, err)
-		}
-		out[name] = b
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return pintest.ReadGolden(t, goldenPath())
 }
 
 func TestPin(t *testing.T) {
