@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -601,7 +602,7 @@ func TestVersionMismatch(t *testing.T) {
 	if !errors.As(err, &ve) || ve.Agent != proto.ProtocolVersion+1 || ve.Host != proto.ProtocolVersion {
 		t.Fatalf("want VersionError, got %v", err)
 	}
-	if !strings.Contains(err.Error(), "agent protocol version 2") {
+	if !strings.Contains(err.Error(), fmt.Sprintf("agent protocol version %d", proto.ProtocolVersion+1)) {
 		t.Fatalf("message %q", err.Error())
 	}
 }
