@@ -1,9 +1,11 @@
 package luaapi
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/provium/provium/internal/lua"
 	"github.com/provium/provium/internal/proto"
@@ -116,7 +118,13 @@ func (a *API) vmPushFile(L *lua.Thread) (int, error) {
 	return 0, nil
 }
 
+// unwrapPathErr drops the path (the message names it already) and renders
+// an OS error as every OS error reads: `<strerror> (os error N, ENAME)`.
 func unwrapPathErr(err error) error {
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return proto.ErrnoError(errno)
+	}
 	if pe, ok := err.(*os.PathError); ok {
 		return pe.Err
 	}

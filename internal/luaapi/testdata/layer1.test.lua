@@ -96,6 +96,7 @@ test("files", function(t)
   t:assert_eq(vm:stat("/tmp/x").perm, 384)
   e = t:assert_raises(function() vm:push_file("missing.txt", "/tmp/x") end)
   t:assert_contains(e, "vm:push_file: read `")
+  t:assert_contains(e, "failed: No such file or directory (os error 2, ENOENT)")
 end)
 
 test("big file round trip", function(t)
