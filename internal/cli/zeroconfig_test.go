@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"context"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -33,5 +35,16 @@ end)`})
 	}
 	if !strings.Contains(errs, "profile `linux` is not declared; using the default image") {
 		t.Errorf("no notice of the implicit profile:\n%s", errs)
+	}
+
+	// The REPL, also without a config, prints a stat table as its fields.
+	var rout, rerr syncBuffer
+	env := in.env(&rout, &rerr)
+	env.Stdin = strings.NewReader("vm:stat(\"/etc/hosts\")\n")
+	if code := Execute(context.Background(), env, []string{"repl", "linux"}); code != ExitOK {
+		t.Fatalf("repl exit %d\n%s\n%s", code, rout.String(), rerr.String())
+	}
+	if !regexp.MustCompile(`provium> \{\n  entry_type = "file",\n(  [a-z_]+ = .*,\n)*  size = \d+,\n\}\n`).MatchString(rout.String()) {
+		t.Errorf("repl output:\n%s", rout.String())
 	}
 }
