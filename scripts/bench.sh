@@ -16,3 +16,6 @@ bin/provium-bench "$@"
 PROVIUM_BENCH_SNAPSHOT=1 "$GO" test -count=1 -run TestSnapshotBenchmark -v ./internal/guest
 # Disk throughput: plain vs mediated (internal/nbd) vs qemu-nbd.
 PROVIUM_BENCH_DISK=1 "$GO" test -count=1 -run TestDiskBenchmark -v ./internal/guest
+# B6: guest-to-guest RTT and TCP through a bridge's switch vs two QEMUs
+# joined directly.
+PROVIUM_BENCH_NET=1 "$GO" test -count=1 -run TestNetworkBenchmark -v ./internal/guest

@@ -63,7 +63,7 @@ func listenNICs(dir string, specs []lab.NICSpec) ([]vmm.NIC, error) {
 		if err := n.Listen(path); err != nil {
 			return nil, err
 		}
-		out = append(out, vmm.NIC{ID: n.ID, Socket: path, MAC: n.MAC})
+		out = append(out, vmm.NIC{ID: n.ID, Socket: path, MAC: n.MAC, Server: n.Server})
 	}
 	return out, nil
 }

@@ -132,6 +132,9 @@ type NICSpec struct {
 	MAC    string
 	Bridge string
 	Listen func(path string) error
+	// Server makes QEMU itself listen on the path (Listen is still told
+	// it): two guests joined without a switch, for benchmarks.
+	Server bool
 }
 
 // NetIface is one NIC of a guest network configuration.

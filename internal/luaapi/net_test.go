@@ -1,7 +1,6 @@
 package luaapi_test
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -11,11 +10,9 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/provium/provium/internal/discover"
 	"github.com/provium/provium/internal/guest"
 	"github.com/provium/provium/internal/guesttest"
 	"github.com/provium/provium/internal/result"
-	"github.com/provium/provium/internal/runner"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
@@ -24,7 +21,7 @@ import (
 
 func TestNetworkBasicsOnRealGuests(t *testing.T) {
 	res := runGuestFile(t, "net_basic.test.lua")
-	if len(res.Tests) != 4 {
+	if len(res.Tests) != 5 {
 		t.Fatalf("%d tests ran", len(res.Tests))
 	}
 }
@@ -107,15 +104,13 @@ func TestNetworkTwoFilesDoNotShareABridge(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	path, _ := filepath.Abs(filepath.Join("testdata", "net_iso.test.lua"))
-	f := discover.File{Display: "testdata/net_iso.test.lua", RootRel: "net_iso.test.lua", Abs: path, Canonical: path}
 	var wg sync.WaitGroup
 	results := make([]*result.File, 2)
 	for i := range results {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = runner.RunFile(context.Background(), f, &runner.Options{Config: cfg, Roots: []string{filepath.Dir(path)}, Backend: b.ForFile})
+			results[i] = runOn(cfg, b, "net_iso.test.lua")
 		}()
 	}
 	wg.Wait()

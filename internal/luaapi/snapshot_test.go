@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/provium/provium/internal/config"
 	"github.com/provium/provium/internal/discover"
 	"github.com/provium/provium/internal/guest"
 	"github.com/provium/provium/internal/guesttest"
@@ -21,6 +22,11 @@ func runRaw(t *testing.T, name string) *result.File {
 		t.Fatal(err)
 	}
 	defer b.Close()
+	return runOn(cfg, b, name)
+}
+
+// runOn runs testdata/name on backend b (files may share one backend).
+func runOn(cfg *config.Config, b *guest.Backend, name string) *result.File {
 	path, _ := filepath.Abs(filepath.Join("testdata", name))
 	f := discover.File{Display: "testdata/" + name, RootRel: name, Abs: path, Canonical: path}
 	return runner.RunFile(context.Background(), f, &runner.Options{

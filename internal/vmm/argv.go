@@ -177,7 +177,7 @@ func busOpt(bus string) string {
 // nicArgs/diskArgs share device naming with hot-plug (hotplug.go).
 func nicArgs(n NIC, driver, bus string) []string {
 	return []string{
-		"-netdev", fmt.Sprintf("stream,id=%s,server=off,addr.type=unix,addr.path=%s", n.ID, optVal(n.Socket)),
+		"-netdev", fmt.Sprintf("stream,id=%s,server=%s,addr.type=unix,addr.path=%s", n.ID, onOff(n.Server), optVal(n.Socket)),
 		"-device", fmt.Sprintf("%s,netdev=%s,mac=%s,id=%s%s", driver, n.ID, n.MAC, DeviceID(n.ID), busOpt(bus)),
 	}
 }
@@ -215,6 +215,13 @@ func serialOpt(s string) string {
 		return ""
 	}
 	return ",serial=" + optVal(s)
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
 }
 
 // optVal escapes a value for QEMU's key=value,… option syntax, where a

@@ -61,6 +61,10 @@ type NIC struct {
 	ID     string // QEMU id, unique per machine ("net0")
 	Socket string // the switch port's unix socket
 	MAC    string // "52:54:00:xx:xx:xx"
+	// Server makes QEMU listen on Socket itself, for another QEMU to
+	// connect to: two guests joined directly, without a switch (the B6
+	// baseline).
+	Server bool
 }
 
 // Disk is a virtio-blk disk: a raw image file or, when NBDSocket is set, an
