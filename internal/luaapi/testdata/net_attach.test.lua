@@ -1,8 +1,8 @@
 -- Hot-attach into a booted VM, and raw (addressing = "none") links.
 local lan = provium:bridge("lan")
 local raw = provium:bridge("raw", {addressing = "none"})
-local a = provium:vm("a", "linux", {memory = "256M"})
-local b = provium:vm("b", "linux", {memory = "256M"})
+local a = provium:vm("a", "linux", {memory = "256M", agent_timeout = 180})
+local b = provium:vm("b", "linux", {memory = "256M", agent_timeout = 180})
 lan:attach(a)
 raw:attach({a, b})
 provium:boot()

@@ -1,7 +1,7 @@
 -- Two guests on one bridge: names, partitions, isolation, carrier.
 local lan = provium:bridge("lan")
-local a = provium:vm("a", "linux", {memory = "256M"})
-local b = provium:vm("b", "linux", {memory = "256M"})
+local a = provium:vm("a", "linux", {memory = "256M", agent_timeout = 180})
+local b = provium:vm("b", "linux", {memory = "256M", agent_timeout = 180})
 lan:attach({a, b})
 provium:boot()
 

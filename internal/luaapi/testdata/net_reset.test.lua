@@ -1,8 +1,8 @@
 -- Bridge state is part of the baseline that reset_between_tests restores.
 provium.reset_between_tests = true
 local lan = provium:bridge("lan")
-local a = provium:vm("a", "linux", {memory = "256M"})
-local b = provium:vm("b", "linux", {memory = "256M"})
+local a = provium:vm("a", "linux", {memory = "256M", agent_timeout = 180})
+local b = provium:vm("b", "linux", {memory = "256M", agent_timeout = 180})
 lan:attach({a, b})
 provium:boot()
 lan:add_latency(5)

@@ -2,8 +2,8 @@
 -- latency, loss and bandwidth. Captures land in $PROVIUM_TEST_PCAP_DIR for
 -- the Go side to parse with gopacket.
 local lan = provium:bridge("lan")
-local a = provium:vm("a", "linux", {memory = "256M"})
-local b = provium:vm("b", "linux", {memory = "256M"})
+local a = provium:vm("a", "linux", {memory = "256M", agent_timeout = 180})
+local b = provium:vm("b", "linux", {memory = "256M", agent_timeout = 180})
 lan:attach({a, b})
 provium:boot()
 

@@ -1,7 +1,7 @@
 -- The uplink: a guest reaches a server the Go test runs on the host's
 -- 127.0.0.1 as host.provium, only while the uplink is on.
 local lan = provium:bridge("lan")
-local a = provium:vm("a", "linux", {memory = "256M"})
+local a = provium:vm("a", "linux", {memory = "256M", agent_timeout = 180})
 lan:attach(a)
 a:boot()
 local port = assert(os.getenv("PROVIUM_TEST_HTTP_PORT"), "PROVIUM_TEST_HTTP_PORT")
