@@ -52,6 +52,15 @@ func (b *bucket) peek(size int, now time.Time) (time.Time, bool) {
 	return end, end.Sub(now) <= b.limit
 }
 
+// smallFrame is the largest frame that skips the queue (see rules.decide):
+// room for a TCP ACK with options and any ARP or ICMP control frame.
+const smallFrame = 128
+
+// charge takes a small frame's tokens without making it wait.
+func (b *bucket) charge(size int, now time.Time) {
+	b.take(size, now)
+}
+
 // take charges the frame and returns when it leaves.
 func (b *bucket) take(size int, now time.Time) time.Time {
 	start := b.tat

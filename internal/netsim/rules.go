@@ -141,7 +141,18 @@ func (r *rules) decide(from, to string, exempt bool, size int, now time.Time) (t
 		return now, dropRule
 	}
 	at := now
-	if r.whole.BandwidthBps > 0 || pi.BandwidthBps > 0 {
+	if size <= smallFrame && (r.whole.BandwidthBps > 0 || pi.BandwidthBps > 0) {
+		// Small frames (TCP ACKs, ARP) pay their tokens but do not queue
+		// behind bulk data: an ACK stuck behind a second of the other
+		// direction's data stalls the sender, and TCP then falls far below
+		// the rate (measured on TCG guests with a shared bucket).
+		if r.wholeBucket != nil {
+			r.wholeBucket.charge(size, now)
+		}
+		if pb := r.pairBucket(p, pi.BandwidthBps); pb != nil {
+			pb.charge(size, now)
+		}
+	} else if r.whole.BandwidthBps > 0 || pi.BandwidthBps > 0 {
 		// Check both buckets before charging either, so a frame the pair's
 		// queue refuses does not use the bridge's tokens.
 		wb, pb := r.wholeBucket, r.pairBucket(p, pi.BandwidthBps)

@@ -105,3 +105,23 @@ func TestRulesResetKeepsLinks(t *testing.T) {
 		t.Fatal("reset must clear rules and keep link states")
 	}
 }
+
+// ACK-sized frames pay tokens but never wait behind bulk data.
+func TestRulesSmallFramesSkipTheQueueButPay(t *testing.T) {
+	r := newRules(1)
+	r.setWhole(Impairment{BandwidthBps: 8_000_000})
+	var last time.Time
+	for range 500 { // 0.5 s of data at once: the queue fills
+		if at, v := r.decide("a", "b", false, 1000, t0); v == deliver {
+			last = at
+		}
+	}
+	at, v := r.decide("b", "a", false, 66, t0)
+	if v != deliver || !at.Equal(t0) {
+		t.Fatalf("an ACK waited %v behind data", at.Sub(t0))
+	}
+	after, _ := r.decide("a", "b", false, 1000, t0)
+	if after.Sub(last) < r.wholeBucket.cost(1000+66) {
+		t.Fatalf("the ACK's tokens were not charged: next data frame %v after the last", after.Sub(last))
+	}
+}

@@ -71,6 +71,14 @@ test("drop_rate 30 loses 30% of 1000 frames (directional, seeded)", function()
   end
 end)
 
+-- The host's clock (a TCG guest's clock can jump on a loaded host).
+local function host_now()
+  local f = assert(io.popen("date +%s.%N"))
+  local v = f:read("n")
+  f:close()
+  return assert(v)
+end
+
 test("bandwidth_limit 8 Mbit/s holds TCP at 1 MB/s", function()
   lan:bandwidth_limit(8000000)
   assert(lan:bandwidth_bps() == 8000000)
@@ -85,9 +93,9 @@ test("bandwidth_limit 8 Mbit/s holds TCP at 1 MB/s", function()
   local base = rx()
   local s = a:run_async("dd if=/dev/zero bs=64k count=256 2>/dev/null | nc b.lan 5000")
   wait_until(function() return rx() - base >= 2e6 end, {timeout = 120, interval = 0.05})
-  local c0, t0 = rx(), b:clock():get()
+  local c0, t0 = rx(), host_now()
   wait_until(function() return rx() - base >= 12e6 end, {timeout = 120, interval = 0.05})
-  local c1, t1 = rx(), b:clock():get()
+  local c1, t1 = rx(), host_now()
   s:wait(120):assert_ok()
   local res = p:wait(120)
   lan:bandwidth_limit(0)
