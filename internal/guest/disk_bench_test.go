@@ -44,7 +44,9 @@ func TestDiskBenchmark(t *testing.T) {
 	g := lm.(*Machine)
 	defer g.Stop(ctx)
 
-	// qemu-nbd serves a raw image of its own, like the mediated disk's.
+	// qemu-nbd serves a raw image of its own, like the mediated disk's, with
+	// the same host caching as internal/nbd: the page cache, flushed to the
+	// file (fdatasync) when the guest flushes.
 	dir, err := os.MkdirTemp("/tmp", "pvnbd-")
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +56,7 @@ func TestDiskBenchmark(t *testing.T) {
 	if err := sparse.Create(img, 128<<20); err != nil {
 		t.Fatal(err)
 	}
-	srv := exec.Command(qemuNBD, "-f", "raw", "--cache=none", "-k", sock, "-t", img)
+	srv := exec.Command(qemuNBD, "-f", "raw", "--cache=writeback", "-k", sock, "-t", img)
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,19 @@ type testClient struct {
 	cookie uint64
 }
 
+func dialBench(b *testing.B, path string) *testClient {
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	tc := &testClient{c: c}
+	if err := tc.handshake(true); err != nil {
+		b.Fatal(err)
+	}
+	return tc
+}
+
 func dialTest(t *testing.T, path string, useGo bool) *testClient {
 	t.Helper()
 	c, err := net.Dial("unix", path)

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/provium/provium/internal/sparse"
+	"golang.org/x/sys/unix"
 )
 
 // Options configure an Export.
@@ -156,10 +157,14 @@ func (e *Export) holdWrite(p []byte, off int64) error {
 	end := off + int64(len(p))
 	for s := off / SectorSize; s*SectorSize < end; s++ {
 		lo, hi := max(s*SectorSize, off), min((s+1)*SectorSize, end)
-		if lo != s*SectorSize || hi != (s+1)*SectorSize {
-			if err := e.readView(sec[:], s*SectorSize); err != nil {
+		if lo == s*SectorSize && hi == (s+1)*SectorSize {
+			if err := e.ov.put(s, p[lo-off:hi-off]); err != nil { // a whole sector
 				return err
 			}
+			continue
+		}
+		if err := e.readView(sec[:], s*SectorSize); err != nil {
+			return err
 		}
 		copy(sec[lo-s*SectorSize:], p[lo-off:hi-off])
 		if err := e.ov.put(s, sec[:]); err != nil {
@@ -210,7 +215,7 @@ func (e *Export) writeDurable(p []byte, off int64) error {
 			}
 		}
 	}
-	if err := e.f.Sync(); err != nil {
+	if err := unix.Fdatasync(int(e.f.Fd())); err != nil {
 		return fmt.Errorf("nbd: syncing image: %w", err)
 	}
 	return nil
@@ -228,39 +233,52 @@ func (e *Export) Flush() error {
 
 func (e *Export) flush() error {
 	if e.ov.len() > 0 {
-		ss := e.ov.sorted()
-		buf := make([]byte, 0, 1<<20)
-		start := ss[0]
-		emit := func() error {
-			if len(buf) == 0 {
-				return nil
-			}
-			_, err := e.f.WriteAt(buf, start*SectorSize)
-			buf = buf[:0]
-			return err
-		}
-		var sec [SectorSize]byte
-		for i, s := range ss {
-			if i > 0 && (s != ss[i-1]+1 || len(buf) >= 1<<20) {
-				if err := emit(); err != nil {
-					return fmt.Errorf("nbd: flushing: %w", err)
-				}
-				start = s
-			}
-			if _, err := e.ov.get(s, sec[:]); err != nil {
-				return err
-			}
-			buf = append(buf, sec[:]...)
-		}
-		if err := emit(); err != nil {
+		if err := e.writeHeld(); err != nil {
 			return fmt.Errorf("nbd: flushing: %w", err)
 		}
 	}
-	if err := e.f.Sync(); err != nil {
+	if err := unix.Fdatasync(int(e.f.Fd())); err != nil {
 		return fmt.Errorf("nbd: syncing image: %w", err)
 	}
 	e.ov.reset()
 	e.unflushed = 0
+	return nil
+}
+
+// writeHeld writes the held sectors to the image in runs: sectors that
+// follow each other in the image and in one memory chunk (a sequential
+// write) go out straight from the overlay, others through a buffer.
+func (e *Export) writeHeld() error {
+	ss := e.ov.sorted()
+	var buf []byte
+	var sec [SectorSize]byte
+	for i := 0; i < len(ss); {
+		s, slot := ss[i], e.ov.slot(ss[i])
+		k, maxK := int64(1), chunkSlots-slot%chunkSlots // a run stays in one chunk
+		for i+int(k) < len(ss) && ss[i+int(k)] == s+k && e.ov.slot(ss[i+int(k)]) == slot+k && k < maxK {
+			k++
+		}
+		if mem, ok := e.ov.run(slot, k); ok {
+			if _, err := e.f.WriteAt(mem, s*SectorSize); err != nil {
+				return err
+			}
+			i += int(k)
+			continue
+		}
+		// Spilled or split across chunks: one sector at a time via buf.
+		buf = buf[:0]
+		start := s
+		for j := int64(0); j < k; j++ {
+			if _, err := e.ov.get(s+j, sec[:]); err != nil {
+				return err
+			}
+			buf = append(buf, sec[:]...)
+		}
+		if _, err := e.f.WriteAt(buf, start*SectorSize); err != nil {
+			return err
+		}
+		i += int(k)
+	}
 	return nil
 }
 

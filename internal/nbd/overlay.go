@@ -14,17 +14,23 @@ const SectorSize = 512
 const DefaultMemLimit = 64 << 20
 
 // overlay holds the guest's unflushed sectors. The first memLimit bytes of
-// sectors live in memory, later ones in a spill file created on demand; a
-// rewritten sector reuses its slot. Not safe for concurrent use (Export
-// guards it).
+// sectors live in memory chunks (allocated on demand, a few kept across
+// flushes), later ones in a spill file created on demand; a rewritten
+// sector reuses its slot. Not safe for concurrent use (Export guards it).
 type overlay struct {
 	idx      map[int64]int64 // sector -> slot
-	mem      []byte          // slots [0, memSlots)
+	chunks   [][]byte        // memory slots, chunkSlots per chunk
 	memSlots int64
 	spillDir string
 	spill    *os.File // slots >= memSlots, at (slot-memSlots)*SectorSize
 	next     int64    // first unused slot
 }
+
+const (
+	chunkSlots = 2048 // 1 MiB chunks
+	// keptChunks is how much chunk memory a flush keeps for the next burst.
+	keptChunks = 8
+)
 
 func newOverlay(memLimit int64, spillDir string) *overlay {
 	slots := memLimit / SectorSize
@@ -32,6 +38,25 @@ func newOverlay(memLimit int64, spillDir string) *overlay {
 		slots = 1
 	}
 	return &overlay{idx: map[int64]int64{}, memSlots: slots, spillDir: spillDir}
+}
+
+// memSlot returns the bytes of memory slot n, allocating its chunk.
+func (o *overlay) memSlot(n int64) []byte {
+	c, i := n/chunkSlots, n%chunkSlots
+	for int64(len(o.chunks)) <= c {
+		size := min(int64(chunkSlots), o.memSlots-int64(len(o.chunks))*chunkSlots)
+		o.chunks = append(o.chunks, make([]byte, size*SectorSize))
+	}
+	return o.chunks[c][i*SectorSize : (i+1)*SectorSize]
+}
+
+// run returns the memory holding slots [n, n+k) when they share a chunk.
+func (o *overlay) run(n, k int64) ([]byte, bool) {
+	if n+k > o.memSlots || n/chunkSlots != (n+k-1)/chunkSlots {
+		return nil, false
+	}
+	c, i := n/chunkSlots, n%chunkSlots
+	return o.chunks[c][i*SectorSize : (i+k)*SectorSize], true
 }
 
 func (o *overlay) len() int { return len(o.idx) }
@@ -43,7 +68,7 @@ func (o *overlay) get(s int64, buf []byte) (bool, error) {
 		return false, nil
 	}
 	if slot < o.memSlots {
-		copy(buf, o.mem[slot*SectorSize:(slot+1)*SectorSize])
+		copy(buf, o.memSlot(slot))
 		return true, nil
 	}
 	if _, err := o.spill.ReadAt(buf[:SectorSize], (slot-o.memSlots)*SectorSize); err != nil {
@@ -58,15 +83,9 @@ func (o *overlay) put(s int64, data []byte) error {
 	if !ok {
 		slot = o.next
 		o.next++
-		if slot < o.memSlots && int64(len(o.mem)) < (slot+1)*SectorSize {
-			// Grow geometrically, never past the limit.
-			want := max(2*int64(len(o.mem)), 64*SectorSize)
-			want = min(want, o.memSlots*SectorSize)
-			o.mem = append(o.mem, make([]byte, want-int64(len(o.mem)))...)
-		}
 	}
 	if slot < o.memSlots {
-		copy(o.mem[slot*SectorSize:], data[:SectorSize])
+		copy(o.memSlot(slot), data[:SectorSize])
 		o.idx[s] = slot
 		return nil
 	}
@@ -84,6 +103,9 @@ func (o *overlay) put(s int64, data []byte) error {
 	o.idx[s] = slot
 	return nil
 }
+
+// slot is where sector s is held.
+func (o *overlay) slot(s int64) int64 { return o.idx[s] }
 
 // sorted lists the held sectors in ascending order.
 func (o *overlay) sorted() []int64 {
@@ -104,14 +126,14 @@ func (o *overlay) reset() {
 		o.spill.Close()
 		o.spill = nil
 	}
-	if int64(len(o.mem)) > 1<<20 {
-		o.mem = nil // a big burst does not pin its memory forever
+	if len(o.chunks) > keptChunks {
+		o.chunks = o.chunks[:keptChunks] // a big burst does not pin its memory
 	}
 }
 
 func (o *overlay) close() {
 	o.reset()
-	o.mem = nil
+	o.chunks = nil
 }
 
 // spilled says whether any sector lives in the spill file (tests).
