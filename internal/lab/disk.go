@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"slices"
 	"sync"
@@ -28,6 +29,9 @@ const (
 
 // DefaultAttachSize is attach_disk's modelled size without an image.
 const DefaultAttachSize = 4 << 30
+
+// detachTimeout bounds the wait for the guest to release a detached disk.
+const detachTimeout = 60 * time.Second
 
 // DiskImage is what a running machine serves a disk from: the raw image on
 // the host and, for a mediated disk, the NBD export in front of it.
@@ -232,6 +236,10 @@ func (d *Disk) sectorOp(ctx context.Context, method string, eio nbd.Fault, kind 
 func (d *Disk) ReadSectors(ctx context.Context, sector, n uint64) ([]byte, error) {
 	var out []byte
 	err := d.sectorOp(ctx, "read_sectors", nbd.FaultEIORead, "read", func(img DiskImage) error {
+		if sector > math.MaxInt64/nbd.SectorSize {
+			out = []byte{} // far past any end: a short (empty) read
+			return nil
+		}
 		buf := make([]byte, n*nbd.SectorSize)
 		off := int64(sector * nbd.SectorSize)
 		if img.Export != nil {
@@ -258,6 +266,9 @@ func (d *Disk) ReadSectors(ctx context.Context, sector, n uint64) ([]byte, error
 // is durable (it survives a power cut).
 func (d *Disk) WriteSectors(ctx context.Context, sector uint64, data []byte) error {
 	return d.sectorOp(ctx, "write_sectors", nbd.FaultEIOWrite, "write", func(img DiskImage) error {
+		if sector > (math.MaxInt64-uint64(len(data)))/nbd.SectorSize {
+			return fmt.Errorf("sector %d is out of range", sector)
+		}
 		off := int64(sector * nbd.SectorSize)
 		if img.Export != nil {
 			return img.Export.WriteDurable(data, off)
@@ -314,6 +325,8 @@ func (d *Disk) Detach(ctx context.Context) error {
 	if _, plugged := m.DiskImage(d.id); !plugged {
 		return nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, detachTimeout)
+	defer cancel()
 	if err := m.DetachDisk(ctx, d.id); err != nil {
 		return fmt.Errorf("disk:detach: disk `%s` of vm `%s`: %v", d.id, d.vm.name, err)
 	}

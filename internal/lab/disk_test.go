@@ -87,3 +87,23 @@ func TestDiskHostOpsWithoutAMachine(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestDiskSectorsFarPastTheEnd(t *testing.T) {
+	img := filepath.Join(t.TempDir(), "img")
+	os.WriteFile(img, make([]byte, 1024), 0o600)
+	l := NewRoot(Env{Profiles: StaticProfiles{"p"}})
+	vm, _ := l.NewVM("v", "p", BootOpts{Disks: []DiskSpec{{ID: "p", Source: DiskPath, Path: img}}})
+	d, err := vm.Disk("p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, s := range []uint64{2, 1 << 60, 1<<64 - 1} {
+		if b, err := d.ReadSectors(ctx, s, 1); err != nil || len(b) != 0 {
+			t.Fatalf("sector %d: %d bytes, %v", s, len(b), err)
+		}
+	}
+	if err := d.WriteSectors(ctx, 1<<64-1, []byte("x")); err == nil || !strings.Contains(err.Error(), "out of range") {
+		t.Fatalf("got %v", err)
+	}
+}

@@ -19,7 +19,7 @@ func TestDisksOnARealGuest(t *testing.T) {
 func TestDiskFixtureOnARealGuest(t *testing.T) {
 	r := newFixtureRun(t)
 	files := map[string]string{
-		"fixtures/disky.fixture.lua": `local vm = provium:vm("disky", "linux", {memory = "256M",
+		"fixtures/disky.fixture.lua": `local vm = provium:vm("disky", "linux", {memory = "256M", agent_timeout = 180,
   disks = {{id = "s", scratch = "4M"}, {id = "m", scratch = "4M", mediated = true}}}):boot()
 vm:disk("s"):write_sectors(10, "on the scratch disk")
 vm:run("printf 'on the mediated disk' | dd of=/dev/vdb bs=512 seek=20 conv=sync,fsync 2>/dev/null"):assert_ok()

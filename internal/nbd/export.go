@@ -119,6 +119,9 @@ func (e *Export) ReadAt(p []byte, off int64) (int, error) {
 	if e.closed {
 		return 0, ErrClosed
 	}
+	if off < 0 {
+		return 0, fmt.Errorf("nbd: read at negative offset %d", off)
+	}
 	if off >= e.size {
 		return 0, nil
 	}

@@ -1,10 +1,11 @@
 -- Disks against real guests: boot-time scratch disks, the host-side Disk
 -- API, guest-visible faults and power cuts through the NBD server.
+-- agent_timeout: a loaded TCG machine can take well over 30 s to boot.
 
 local function blk(n, ch) return string.rep(ch, 4096 * n) end
 
 test("scratch disks: guest order, serials, mkfs and mount, host sector access", function(t)
-  local vm = provium:vm("fs", "linux", {disks = {
+  local vm = provium:vm("fs", "linux", {agent_timeout = 180, disks = {
     {id = "first", scratch = "16M"},
     {scratch = "32M", mediated = true},
   }}):boot()
@@ -47,7 +48,7 @@ test("scratch disks: guest order, serials, mkfs and mount, host sector access", 
 end)
 
 test("host-side fault_inject: texts, order, sorted active faults", function(t)
-  local vm = provium:vm("hf", "linux", {disks = {{id = "x", scratch = "1M"}}}):boot()
+  local vm = provium:vm("hf", "linux", {agent_timeout = 180, disks = {{id = "x", scratch = "1M"}}}):boot()
   local d = vm:disk("x")
   local e = t:assert_raises(function() d:fault_inject("bogus") end)
   t:assert_eq(e, "disk:fault_inject: unknown mode `bogus` (valid: eio_read, eio_write, slow)")
@@ -83,7 +84,7 @@ test("host-side fault_inject: texts, order, sorted active faults", function(t)
   local fh = io.open(img, "wb")
   fh:write(string.rep("I", 4096))
   fh:close()
-  local later = provium:vm("later", "linux")
+  local later = provium:vm("later", "linux", {agent_timeout = 180})
   local ld = later:attach_disk({id = "staged", image = img})
   t:assert_eq(ld:size(), 4096)
   t:assert_eq(ld:read_sectors(0, 1), string.rep("I", 512))
@@ -97,7 +98,7 @@ test("host-side fault_inject: texts, order, sorted active faults", function(t)
 end)
 
 test("mediated disk: guest-visible failures, ranges, delays", function(t)
-  local vm = provium:vm("mf", "linux", {disks = {{id = "m", scratch = "8M", mediated = true}}}):boot()
+  local vm = provium:vm("mf", "linux", {agent_timeout = 180, disks = {{id = "m", scratch = "8M", mediated = true}}}):boot()
   local d = vm:disk("m")
   local read = "dd if=/dev/vda of=/dev/null bs=4096 count=1 iflag=direct"
   vm:run(read):assert_ok()
@@ -145,7 +146,7 @@ test("mediated disk: guest-visible failures, ranges, delays", function(t)
 end)
 
 test("mediated disk: a power cut loses unflushed writes, flushed ones survive", function(t)
-  local vm = provium:vm("pc", "linux", {disks = {{id = "m", scratch = "8M", mediated = true}}}):boot()
+  local vm = provium:vm("pc", "linux", {agent_timeout = 180, disks = {{id = "m", scratch = "8M", mediated = true}}}):boot()
   local d = vm:disk("m")
   vm:write_file("/tmp/s", blk(1, "S"))
   vm:write_file("/tmp/u", blk(1, "U"))
@@ -167,7 +168,7 @@ test("mediated disk: a power cut loses unflushed writes, flushed ones survive", 
 end)
 
 test("hot-plug: attach_disk appears in the running guest, detach removes it", function(t)
-  local vm = provium:vm("hp", "linux"):boot()
+  local vm = provium:vm("hp", "linux", {agent_timeout = 180}):boot()
   local d = vm:attach_disk({id = "hot", scratch = "4M", mediated = true})
   t:assert(vm:disk("hot") == d)
   wait_until(function() return vm:run("cat /sys/block/vda/serial 2>/dev/null").stdout == "hot" end,
@@ -190,7 +191,7 @@ end)
 test("snapshots carry disk contents; each restore gets a private copy", function(t)
   local A, B, C = blk(1, "A"), blk(1, "B"), blk(1, "C")
   local rd = "dd bs=4096 count=1 iflag=direct 2>/dev/null if="
-  local vm = provium:vm("sn", "linux", {disks = {{id = "s", scratch = "8M"}, {id = "m", scratch = "8M", mediated = true}}}):boot()
+  local vm = provium:vm("sn", "linux", {agent_timeout = 180, disks = {{id = "s", scratch = "8M"}, {id = "m", scratch = "8M", mediated = true}}}):boot()
   vm:write_file("/tmp/a", A)
   vm:write_file("/tmp/b", B)
   vm:write_file("/tmp/c", C)
@@ -201,7 +202,7 @@ test("snapshots carry disk contents; each restore gets a private copy", function
   vm:run("dd if=/tmp/b of=/dev/vda bs=4096 oflag=direct conv=fsync"):assert_ok()
   vm:run("dd if=/tmp/b of=/dev/vdb bs=4096 oflag=direct conv=fsync"):assert_ok()
 
-  local c = provium:vm("sn2", "linux")
+  local c = provium:vm("sn2", "linux", {agent_timeout = 180})
   c:restore(snap)
   t:assert_eq(c:run(rd .. "/dev/vda").stdout, A)
   t:assert_eq(c:run(rd .. "/dev/vdb").stdout, A)
