@@ -21,13 +21,12 @@ import (
 
 // --keep-failed texts (20-cli-config.md §3.8).
 const (
-	msgKeeping         = "keeping %d VM(s) of failed tests; press Ctrl-C to tear down"
-	msgKeptTornDown    = "tore down %d kept VM(s)"
-	errFmtAttachName   = "several VMs are kept; pass --name with one of: %s"
-	errFmtAttachNoVM   = "no kept VM named `%s`; kept: %s"
-	attachBannerFmt    = "provium repl — attached to VM `%s` (%s, test `%s`), kept by process %d"
-	keepTeardownLimit  = 30 * time.Second
-	msgKeepFailedWatch = "--keep-failed cannot be used with --watch yet"
+	msgKeeping        = "keeping %d VM(s) of failed tests; press Ctrl-C to tear down"
+	msgKeptTornDown   = "tore down %d kept VM(s)"
+	errFmtAttachName  = "several VMs are kept; pass --name with one of: %s"
+	errFmtAttachNoVM  = "no kept VM named `%s`; kept: %s"
+	attachBannerFmt   = "provium repl — attached to VM `%s` (%s, test `%s`), kept by process %d"
+	keepTeardownLimit = 30 * time.Second
 )
 
 // keptVM is one VM --keep-failed keeps.
@@ -73,9 +72,25 @@ func (k *keeper) list() []keptVM {
 // run's: Ctrl-C cancels it), then tears everything down. It reports
 // whether it held anything.
 func (k *keeper) hold(ctx context.Context, s *session, scratch string) bool {
+	stop := k.start(s, scratch)
+	if stop == nil {
+		return false
+	}
+	if s.env.keepWaited != nil {
+		s.env.keepWaited.Store(true) // a signal now only ends this wait
+	}
+	<-ctx.Done()
+	stop()
+	return true
+}
+
+// start prints what is kept and serves attach sessions until the returned
+// stop, which also tears the kept VMs and bridges down; nil when nothing
+// is kept. Under --watch the next iteration calls stop.
+func (k *keeper) start(s *session, scratch string) (stop func()) {
 	vms := k.list()
 	if len(vms) == 0 {
-		return false
+		return nil
 	}
 	sock := filepath.Join(scratch, fmt.Sprintf("keep-%d.sock", os.Getpid()))
 	_ = os.MkdirAll(scratch, 0o700)
@@ -101,9 +116,6 @@ func (k *keeper) hold(ctx context.Context, s *session, scratch string) bool {
 		}
 	}
 	s.notice(msgKeeping, len(vms))
-	if s.env.keepWaited != nil {
-		s.env.keepWaited.Store(true) // a signal now only ends this wait
-	}
 
 	var wg sync.WaitGroup
 	sessCtx, stopSessions := context.WithCancel(context.Background())
@@ -124,13 +136,18 @@ func (k *keeper) hold(ctx context.Context, s *session, scratch string) bool {
 			}
 		}()
 	}
-	<-ctx.Done()
-
-	if ln != nil {
-		ln.Close()
+	return func() {
+		if ln != nil {
+			ln.Close()
+		}
+		stopSessions()
+		wg.Wait()
+		k.teardown(s, vms)
 	}
-	stopSessions()
-	wg.Wait()
+}
+
+// teardown stops the kept VMs (in parallel), then their bridges.
+func (k *keeper) teardown(s *session, vms []keptVM) {
 	tctx, cancel := context.WithTimeout(context.Background(), keepTeardownLimit)
 	defer cancel()
 	var twg sync.WaitGroup
@@ -149,7 +166,6 @@ func (k *keeper) hold(ctx context.Context, s *session, scratch string) bool {
 		_ = b.Close(tctx)
 	}
 	s.notice(msgKeptTornDown, len(vms))
-	return true
 }
 
 // attachMsg is one line of the attach protocol, each way: the client

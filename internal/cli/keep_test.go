@@ -199,3 +199,35 @@ end)`})
 func netDialUnix(path string) (*net.UnixConn, error) {
 	return net.DialUnix("unix", nil, &net.UnixAddr{Name: path, Net: "unix"})
 }
+
+// Under --watch the kept VM stays up until the next iteration starts.
+func TestKeepFailedUnderWatch(t *testing.T) {
+	in, scratch := vmSuite(t, map[string]string{"w.test.lua": `
+test("fails with a vm", function(t)
+  local v = provium:vm("kw", "linux", {memory = "256M", agent_timeout = 240}):boot()
+  t:assert_eq(1, 2)
+end)`})
+	var out, errb syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int)
+	go func() { done <- Execute(ctx, in.env(&out, &errb), []string{"--watch", "--keep-failed"}) }()
+	defer func() {
+		cancel()
+		<-done
+		assertNothingLeft(t, scratch)
+	}()
+	waitOutput(t, "the keeping notice", &errb, regexp.MustCompile(`keeping 1 VM\(s\) of failed tests`), 5*time.Minute)
+	if !strings.Contains(out.String(), "kept vm `kw` of w.test.lua") || len(qemuUnder(scratch)) != 1 {
+		t.Fatalf("kept: %d QEMU\n%s", len(qemuUnder(scratch)), out.String())
+	}
+	if err := os.WriteFile(in.cwd+"/w.test.lua", []byte(`test("passes", function(t) end)`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitOutput(t, "the second run", &out, regexp.MustCompile(`1 file\(s\); 1 passed`), 5*time.Minute)
+	if !strings.Contains(errb.String(), "tore down 1 kept VM(s)") {
+		t.Errorf("the kept VM was not torn down:\n%s", errb.String())
+	}
+	if n := len(qemuUnder(scratch)); n != 0 {
+		t.Errorf("%d QEMU still running after the next iteration", n)
+	}
+}

@@ -135,7 +135,12 @@ func (s *session) runFiles(ctx context.Context, cfg *config.Config, set *discove
 		opts.Trace = stream.trace
 	}
 	backend := s.guestBackend(cfg, accel, prepare, stream.guestHooks())
-	defer backend.Close()
+	keepBackend := false // --watch --keep-failed: it outlives the iteration
+	defer func() {
+		if !keepBackend {
+			backend.Close()
+		}
+	}()
 	opts.Backend = backend.ForFile
 	var kept *keeper
 	if s.rf.keepFailed {
@@ -201,7 +206,18 @@ func (s *session) runFiles(ctx context.Context, cfg *config.Config, set *discove
 	if s.cov != nil && !s.runCoverage(ctx) {
 		code = ExitFailed
 	}
-	if kept != nil {
+	switch {
+	case kept == nil:
+	case s.rf.watch:
+		// Kept until the next iteration (or the end of watching).
+		if stop := kept.start(s, cfg.ScratchDir()); stop != nil {
+			keepBackend = true
+			s.releaseKept = func() {
+				stop()
+				backend.Close()
+			}
+		}
+	default:
 		// After the summary; Ctrl-C ends the wait and tears them down.
 		kept.hold(ctx, s, cfg.ScratchDir())
 	}

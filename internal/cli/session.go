@@ -41,6 +41,10 @@ type session struct {
 	cov    *coverageRun       // --coverage
 
 	implicit implicitImage // the default image as profile `linux` (zeroconfig.go)
+	// releaseKept tears down what --keep-failed kept under --watch (the
+	// VMs and the run's backend); the next iteration or the end of
+	// watching calls it. nil when nothing is kept.
+	releaseKept func()
 	sizing   sched.Sizing
 	ksmOnce  sync.Once
 }
@@ -76,9 +80,6 @@ func newSession(env *Env, cmd *cobra.Command, pf *persistentFlags, rf *runFlags,
 	}
 	if rf.json && rf.eventsStdout {
 		return nil, usagef("%s", msgJSONEventsStdout)
-	}
-	if rf.keepFailed && rf.watch {
-		return nil, usagef("%s", msgKeepFailedWatch)
 	}
 	s := &session{env: env, pf: pf, rf: rf, paths: args, rerunFailed: rf.rerunFailed}
 	if rf.eventsStdout {

@@ -33,6 +33,7 @@ func (s *session) watch(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
+			s.dropKept()
 			return exitCode(code)
 		case <-tick.C:
 		}
@@ -49,6 +50,7 @@ func (s *session) watch(ctx context.Context) error {
 // watchIteration runs once; a run that cannot start is reported and
 // watching goes on.
 func (s *session) watchIteration(ctx context.Context) int {
+	s.dropKept()
 	code, err := s.iteration(ctx)
 	if err != nil {
 		fmt.Fprintf(s.env.Stderr, msgWatchFailed+"\n", err)
@@ -74,4 +76,12 @@ func (s *session) fingerprint() discover.Fingerprint {
 		return discover.TakeFingerprint(nil, cfg.Path)
 	}
 	return discover.TakeFingerprint(set, cfgPath)
+}
+
+// dropKept tears down the VMs --keep-failed kept in the last iteration.
+func (s *session) dropKept() {
+	if s.releaseKept != nil {
+		s.releaseKept()
+		s.releaseKept = nil
+	}
 }
