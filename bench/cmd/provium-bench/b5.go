@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -38,6 +37,7 @@ type b5Result struct {
 type b5CurvePt struct {
 	Files int     `json:"files"`
 	WallS float64 `json:"wall_s"`
+	Error string  `json:"error,omitempty"` // the run did not pass
 }
 
 // runB5 runs the CLI in-process over generated suites in scratch.
@@ -53,10 +53,14 @@ func runB5(ctx context.Context, env *benchEnv, curve []int) (*b5Result, error) {
 	res.Ratio = res.ParallelS / (res.SerialS / float64(res.Cores))
 	for _, n := range curve {
 		s, err := b5Run(ctx, env, n)
+		pt := b5CurvePt{Files: n, WallS: s}
 		if err != nil {
-			return nil, fmt.Errorf("curve, %d files: %w", n, err)
+			// One failed point (a boot timing out on a loaded host) does
+			// not cost the others.
+			pt.Error = err.Error()
+			fmt.Fprintf(os.Stderr, "provium-bench: B5 curve, %d files: %v\n", n, err)
 		}
-		res.Curve = append(res.Curve, b5CurvePt{Files: n, WallS: s})
+		res.Curve = append(res.Curve, pt)
 	}
 	return res, nil
 }
@@ -77,17 +81,17 @@ func b5Run(ctx context.Context, env *benchEnv, n int, extra ...string) (float64,
 			return 0, err
 		}
 	}
-	var stderr strings.Builder
+	var stdout, stderr strings.Builder
 	args := append([]string{"--no-ksm", "--accel", string(env.accel), "-q"}, extra...)
 	args = append(args, ".")
 	start := time.Now()
 	code := cli.Execute(ctx, cli.Env{
-		Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: &stderr,
+		Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr,
 		LookupEnv: os.LookupEnv, Cwd: dir,
 	}, args)
 	wall := time.Since(start).Seconds()
 	if code != 0 {
-		return 0, fmt.Errorf("provium exited %d: %s", code, stderr.String())
+		return 0, fmt.Errorf("provium exited %d:\n%s%s", code, stdout.String(), stderr.String())
 	}
 	return wall, nil
 }
@@ -101,6 +105,10 @@ func writeB5Markdown(b *strings.Builder, r *b5Result) {
 	if len(r.Curve) > 0 {
 		b.WriteString("| files | wall (default pool) | per file |\n|---|---|---|\n")
 		for _, p := range r.Curve {
+			if p.Error != "" {
+				fmt.Fprintf(b, "| %d | failed (see stderr) | |\n", p.Files)
+				continue
+			}
 			fmt.Fprintf(b, "| %d | %.1f s | %.2f s |\n", p.Files, p.WallS, p.WallS/float64(p.Files))
 		}
 		b.WriteString("\n")
