@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/provium/provium/internal/config"
 	"github.com/provium/provium/internal/guesttest"
@@ -41,8 +42,9 @@ func TestProfileDisksComeFirstAndStayPristine(t *testing.T) {
 	}
 	b := newBackend(t, cfg)
 	ctx := context.Background()
+	patience := 180 * time.Second // a loaded TCG host boots slowly
 	m, err := b.ForFile("d.test.lua").Start(ctx, lab.BootSpec{Name: "d", Path: "d", Profile: "linux",
-		Opts: lab.BootOpts{Disks: []lab.DiskSpec{{ID: "b", Source: lab.DiskScratch, Size: 1 << 20}}}})
+		Opts: lab.BootOpts{AgentTimeout: &patience, Disks: []lab.DiskSpec{{ID: "b", Source: lab.DiskScratch, Size: 1 << 20}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
