@@ -6,26 +6,33 @@ import (
 	"testing"
 )
 
-// BenchmarkSequentialWriteFlush: 64 MiB in 1 MiB writes, then a flush,
-// through the socket, as the guest's dd does (bytes/s is the server's
-// throughput without QEMU).
-func BenchmarkSequentialWriteFlush(b *testing.B) {
+// benchClient serves a 64 MiB image and returns a connected client.
+func benchClient(b *testing.B) *testClient {
 	dir := b.TempDir()
 	img := filepath.Join(dir, "img")
 	if err := os.WriteFile(img, nil, 0o600); err != nil {
 		b.Fatal(err)
 	}
-	os.Truncate(img, 64<<20)
+	if err := os.Truncate(img, 64<<20); err != nil {
+		b.Fatal(err)
+	}
 	e, err := Open(Options{Path: img, SpillDir: dir})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer e.Close()
+	b.Cleanup(func() { e.Close() })
 	sock := filepath.Join(dir, "s")
 	if err := e.Listen(sock); err != nil {
 		b.Fatal(err)
 	}
-	c := dialBench(b, sock)
+	return dialBench(b, sock)
+}
+
+// BenchmarkSequentialWriteFlush: 64 MiB in 1 MiB writes, then a flush,
+// through the socket, as the guest's dd does (bytes/s is the server's
+// throughput without QEMU).
+func BenchmarkSequentialWriteFlush(b *testing.B) {
+	c := benchClient(b)
 	buf := make([]byte, 1<<20)
 	b.SetBytes(64 << 20)
 	b.ResetTimer()
@@ -43,19 +50,7 @@ func BenchmarkSequentialWriteFlush(b *testing.B) {
 
 // BenchmarkSequentialRead: 64 MiB in 1 MiB reads.
 func BenchmarkSequentialRead(b *testing.B) {
-	dir := b.TempDir()
-	img := filepath.Join(dir, "img")
-	os.WriteFile(img, make([]byte, 64<<20), 0o600)
-	e, err := Open(Options{Path: img, SpillDir: dir})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer e.Close()
-	sock := filepath.Join(dir, "s")
-	if err := e.Listen(sock); err != nil {
-		b.Fatal(err)
-	}
-	c := dialBench(b, sock)
+	c := benchClient(b)
 	b.SetBytes(64 << 20)
 	b.ResetTimer()
 	for range b.N {
