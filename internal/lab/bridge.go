@@ -11,6 +11,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/provium/provium/internal/netsim"
@@ -269,20 +270,9 @@ func (b *Bridge) attachedName(method string, x any) (string, error) {
 		for i, n := range b.members {
 			names[i] = n.name
 		}
-		return "", fmt.Errorf(errFmtNotAttached, method, t.name, b.name, joinQuoted(names), t.name)
+		return "", fmt.Errorf(errFmtNotAttached, method, t.name, b.name, strings.Join(names, ", "), t.name)
 	}
 	return t.name, nil
-}
-
-func joinQuoted(names []string) string {
-	out := ""
-	for i, n := range names {
-		if i > 0 {
-			out += ", "
-		}
-		out += n
-	}
-	return out
 }
 
 // usedAddr reports whether a member holds addr. Caller holds b.mu.
