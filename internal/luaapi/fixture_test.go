@@ -41,8 +41,8 @@ if os.getenv("PROVIUM_FIXTURE_CHILD_ROOT") then vm:run("sleep 120") end
 return vm:snapshot()
 `,
 	"fixtures/bad.fixture.lua": `return 42`,
-	"fixtures/cluster.fixture.lua": `local a = provium:vm("a", "linux", {memory = "256M"})
-provium:vm("b", "linux", {memory = "256M"})
+	"fixtures/cluster.fixture.lua": `local a = provium:vm("a", "linux", {memory = "256M", agent_timeout = 180})
+provium:vm("b", "linux", {memory = "256M", agent_timeout = 180})
 provium:lab("inner"):vm("idle", "linux")
 provium:bridge("lan"):attach({a, "b"})
 provium:boot()
