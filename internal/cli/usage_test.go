@@ -167,7 +167,7 @@ func TestFileTimeout(t *testing.T) {
 func TestJUnitWriteFailure(t *testing.T) {
 	dir := suiteDir(t)
 	path := filepath.Join(t.TempDir(), "missing-dir", "r.xml")
-	code, out, errOut := newInvocation(t, dir).exec("--junit", path, "pack.test.lua")
+	code, out, errOut := newInvocation(t, dir).exec("--no-ksm", "--junit", path, "pack.test.lua")
 	if code != ExitUsage {
 		t.Errorf("exit %d, want 2", code)
 	}
