@@ -45,8 +45,8 @@ type session struct {
 	// VMs and the run's backend); the next iteration or the end of
 	// watching calls it. nil when nothing is kept.
 	releaseKept func()
-	sizing   sched.Sizing
-	ksmOnce  sync.Once
+	sizing      sched.Sizing
+	ksmOnce     sync.Once
 }
 
 // runMode is the root command: parse the flags, then run once or watch.

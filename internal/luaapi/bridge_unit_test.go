@@ -19,12 +19,12 @@ func TestBridgeRuleArgumentsWithoutGuests(t *testing.T) {
 		end
 		local function is(got, want) assert(got == want, "got " .. got .. "\nwant " .. want) end
 
-		is(err(function() lan:add_latency({from = vm, ms = 5}) end), "bridge:add_latency: directional form needs ` + "`to`" + `")
-		is(err(function() lan:drop_rate({to = vm, p = 5}) end), "bridge:drop_rate: directional form needs ` + "`from`" + `")
-		is(err(function() lan:bandwidth_limit({from = vm, to = "ghost"}) end), "bridge:bandwidth_limit: directional form needs ` + "`bps`" + `")
+		is(err(function() lan:add_latency({from = vm, ms = 5}) end), "bridge:add_latency: directional form needs `+"`to`"+`")
+		is(err(function() lan:drop_rate({to = vm, p = 5}) end), "bridge:drop_rate: directional form needs `+"`from`"+`")
+		is(err(function() lan:bandwidth_limit({from = vm, to = "ghost"}) end), "bridge:bandwidth_limit: directional form needs `+"`bps`"+`")
 		is(err(function() lan:add_latency("5") end), "bridge:add_latency: expected number or table, got string")
 		is(err(function() lan:partition({from = vm, to = other}) end),
-			"bridge:partition: vm ` + "`w`" + ` is not attached to bridge ` + "`lan`" + ` (attached: [v, ghost]). Call bridge:attach(\"w\") first.")
+			"bridge:partition: vm `+"`w`"+` is not attached to bridge `+"`lan`"+` (attached: [v, ghost]). Call bridge:attach(\"w\") first.")
 		is(err(function() lan:drop_rate(101) end), "bridge:drop_rate: drop rate must be a percentage from 0 to 100 (got 101)")
 		is(err(function() lan:add_latency(-1) end), "bridge:add_latency: latency must be a finite number of ms >= 0 (got -1)")
 		is(err(function() lan:bandwidth_limit(1.5) end), "bridge:bandwidth_limit: bandwidth must be an integer number of bits/s >= 0 (got 1.5)")
@@ -59,8 +59,8 @@ func TestBridgeRuleArgumentsWithoutGuests(t *testing.T) {
 		assert(n == lan:nic(vm) and n:ip() == "10.64.0.2" and lan:nic("ghost"):ip() == "10.64.0.3", n:ip())
 		assert(n:mac() ~= lan:nic("ghost"):mac())
 		assert(vm:nic("eth0") == n)
-		is(err(function() vm:nic("wlan0") end), "vm:nic: no NIC ` + "`wlan0`" + ` on vm ` + "`v`" + ` (try a bridge name like ` + "`lan`" + ` or a guest iface like ` + "`eth0`" + `)")
-		is(err(function() n:capture() end), "nic:capture: vm ` + "`v`" + ` has no TAP on bridge ` + "`lan`" + ` (not booted?). Call lab:boot() / vm:boot() first.")
+		is(err(function() vm:nic("wlan0") end), "vm:nic: no NIC `+"`wlan0`"+` on vm `+"`v`"+` (try a bridge name like `+"`lan`"+` or a guest iface like `+"`eth0`"+`)")
+		is(err(function() n:capture() end), "nic:capture: vm `+"`v`"+` has no TAP on bridge `+"`lan`"+` (not booted?). Call lab:boot() / vm:boot() first.")
 		local c = n:counters()
 		assert(c.rx_packets == 0 and c.tx_bytes == 0 and c.dropped == 0)
 
@@ -70,6 +70,6 @@ func TestBridgeRuleArgumentsWithoutGuests(t *testing.T) {
 		local raw = provium:bridge("raw", {addressing = "none"})
 		raw:attach(vm)
 		assert(raw:nic(vm):ip() == nil)
-		is(err(function() provium:bridge("x", {addressing = "dhcp"}) end), "lab:bridge: opts.addressing ` + "`dhcp`" + `: expected \"auto\" or \"none\"")
+		is(err(function() provium:bridge("x", {addressing = "dhcp"}) end), "lab:bridge: opts.addressing `+"`dhcp`"+`: expected \"auto\" or \"none\"")
 	`)
 }
