@@ -83,6 +83,9 @@ func standalone(self string) {
 	if err := guestinit.MountStandalone(); err != nil {
 		logf("mounts: %v", err)
 	}
+	if err := guestinit.EnableSysrq("/proc"); err != nil {
+		logf("%v", err)
+	}
 	if biErr != nil {
 		logf("%v", biErr)
 	}

@@ -54,9 +54,9 @@ func (c Config) Argv() []string {
 
 	// ttyS0: a listening socket feeds the live console (read/write); the
 	// logfile keeps everything the guest printed, connected or not.
-	add("-chardev", fmt.Sprintf("socket,id=console,path=%s,server=on,wait=off,logfile=%s,logappend=on",
-		optVal(c.ConsoleSocket()), optVal(c.ConsoleLog())),
-		"-serial", "chardev:console")
+	add("-chardev", fmt.Sprintf("socket,id=%s,path=%s,server=on,wait=off,logfile=%s,logappend=on",
+		ConsoleChardev, optVal(c.ConsoleSocket()), optVal(c.ConsoleLog())),
+		"-serial", "chardev:"+ConsoleChardev)
 
 	add("-device", c.virtioDriver("serial")+",id=vserial0,max_ports=4",
 		"-chardev", fmt.Sprintf("socket,id=agent,path=%s,server=on,wait=off", optVal(c.AgentSocket())),

@@ -260,6 +260,19 @@ func (m *Machine) Execute(ctx context.Context, command string, args any) (json.R
 	return m.qmp.Execute(ctx, command, args)
 }
 
+// ConsoleChardev is the QEMU id of the serial console's chardev (argv.go).
+const ConsoleChardev = "console"
+
+// SerialBreak sends a BREAK to the guest's serial console (ttyS0), which
+// Linux reads as the start of a magic sysrq sequence; the console socket
+// itself is untouched.
+func (m *Machine) SerialBreak(ctx context.Context) error {
+	if _, err := m.qmp.Execute(ctx, "chardev-send-break", map[string]string{"id": ConsoleChardev}); err != nil {
+		return fmt.Errorf("serial break on %s: %w", ConsoleChardev, err)
+	}
+	return nil
+}
+
 // Pause stops the vCPUs.
 func (m *Machine) Pause(ctx context.Context) error { return m.simple(ctx, "stop") }
 

@@ -127,3 +127,16 @@ func ApplyBootInfo(bi proto.BootInfo) error {
 	}
 	return errors.Join(errs...)
 }
+
+// sysrqPath is the kernel's magic-sysrq mask, relative to procfs.
+const sysrqPath = "sys/kernel/sysrq"
+
+// EnableSysrq allows every magic sysrq function. Debian's default mask
+// (438) lacks the debug dumps (`w`, `l`) that the host triggers over the
+// serial console to diagnose a guest whose agent no longer answers.
+func EnableSysrq(procRoot string) error {
+	if err := os.WriteFile(filepath.Join(procRoot, sysrqPath), []byte("1\n"), 0); err != nil {
+		return fmt.Errorf("enable sysrq: %w", err)
+	}
+	return nil
+}
