@@ -232,7 +232,8 @@ func (d *Disk) sectorOp(ctx context.Context, method string, eio nbd.Fault, kind 
 }
 
 // ReadSectors reads n sectors at sector (short at the end). A mediated
-// disk's reads include the guest's unflushed writes.
+// disk's reads show the committed image: guest writes not yet flushed are
+// not there, as after a power cut (upstream reads the backing file).
 func (d *Disk) ReadSectors(ctx context.Context, sector, n uint64) ([]byte, error) {
 	var out []byte
 	err := d.sectorOp(ctx, "read_sectors", nbd.FaultEIORead, "read", func(img DiskImage) error {
@@ -243,7 +244,7 @@ func (d *Disk) ReadSectors(ctx context.Context, sector, n uint64) ([]byte, error
 		buf := make([]byte, n*nbd.SectorSize)
 		off := int64(sector * nbd.SectorSize)
 		if img.Export != nil {
-			k, err := img.Export.ReadAt(buf, off)
+			k, err := img.Export.ReadCommittedAt(buf, off)
 			out = buf[:k]
 			return err
 		}

@@ -129,6 +129,29 @@ func (e *Export) ReadAt(p []byte, off int64) (int, error) {
 	return len(p), e.readView(p, off)
 }
 
+// ReadCommittedAt reads what the image itself holds: guest writes still
+// held in the overlay are left out, so it shows what a power cut would
+// keep. Host-side read_sectors uses it (upstream reads the backing file, and
+// real power-loss suites check that an unflushed write is not there yet).
+func (e *Export) ReadCommittedAt(p []byte, off int64) (int, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return 0, ErrClosed
+	}
+	if off < 0 {
+		return 0, fmt.Errorf("nbd: read at negative offset %d", off)
+	}
+	if off >= e.size {
+		return 0, nil
+	}
+	p = p[:min(int64(len(p)), e.size-off)]
+	if n, err := e.f.ReadAt(p, off); err != nil && n < len(p) {
+		clear(p[n:])
+	}
+	return len(p), nil
+}
+
 // readView fills p from the image, then patches in held sectors.
 func (e *Export) readView(p []byte, off int64) error {
 	if n, err := e.f.ReadAt(p, off); err != nil && n < len(p) {

@@ -51,11 +51,17 @@ func TestWritesHeldUntilFlush(t *testing.T) {
 	if got := fileAt(t, img, 8192, 1024); bytes.Equal(got, payload) {
 		t.Fatal("unflushed write reached the image")
 	}
+	if _, err := e.ReadCommittedAt(host, 8192); err != nil || !bytes.Equal(host, fileAt(t, img, 8192, 1024)) || bytes.Equal(host, payload) {
+		t.Fatalf("committed view shows the unflushed write (%v): %q", err, host[:8])
+	}
 	if e.Unflushed() != 1 {
 		t.Fatalf("unflushed = %d, want 1", e.Unflushed())
 	}
 	if errno := c.flush(t); errno != 0 {
 		t.Fatalf("flush errno %d", errno)
+	}
+	if _, err := e.ReadCommittedAt(host, 8192); err != nil || !bytes.Equal(host, payload) {
+		t.Fatalf("committed view misses the flushed write (%v)", err)
 	}
 	if got := fileAt(t, img, 8192, 1024); !bytes.Equal(got, payload) {
 		t.Fatal("flushed write is not in the image")
