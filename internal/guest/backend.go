@@ -337,11 +337,12 @@ func (b *Backend) start(ctx context.Context, file string, spec lab.BootSpec) (la
 	g.net.nics = spec.NICs
 	reset.m.Store(g)
 	g.origin = &origin{b: b, name: spec.Name, profile: spec.Profile, plan: p, profileInitrd: prof.Initrd, timeControlled: spec.Opts.InitialTime != nil}
-	rngGate := make(chan struct{})
-	go g.serveRNG(p.seed, rngGate)
-	err = g.connect(ctx)
-	close(rngGate)
-	if err != nil {
+	// The stream flows from the start: holding it back until the agent
+	// answered left the kernel's hwrng thread blocked in its first read,
+	// and a boot could hang (agent silent, console empty) when the agent
+	// touched the hwrng core meanwhile.
+	go g.serveRNG(p.seed)
+	if err = g.connect(ctx); err != nil {
 		tail := g.failureDetail()
 		_ = g.Stop(context.Background())
 		return nil, fmt.Errorf("%w%s", err, tail)

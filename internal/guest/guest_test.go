@@ -146,39 +146,3 @@ func TestSeededVirtioRNG(t *testing.T) {
 		t.Fatal("hwrng bytes also occur in another seed's stream")
 	}
 }
-
-// TestHWRNGReproducibleAcrossVMs: two VMs with one rng_seed read the same
-// first bytes from /dev/hwrng, and a VM with another seed other bytes.
-// The kernel's hwrng thread takes the stream's first 64-byte chunk (the
-// host holds the stream back until the agent answered), so a read right
-// after boot starts at byte 64 (decisions.md: the thread reads again only
-// after its reseed interval, seconds later).
-func TestHWRNGReproducibleAcrossVMs(t *testing.T) {
-	b := newBackend(t, guesttest.Config(t))
-	ctx := context.Background()
-	first32 := func(name string, seed uint64) []byte {
-		m, err := b.ForFile("f").Start(ctx, lab.BootSpec{Name: name, Path: name, Profile: "linux", Opts: lab.BootOpts{RNGSeed: &seed}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer m.Stop(ctx)
-		a, _ := m.(*Machine).Agent()
-		res, err := a.Exec(ctx, proto.ExecReq{Cmd: "head -c 32 /dev/hwrng", Shell: true})
-		if err != nil || res.ExitCode != 0 || len(res.Stdout) != 32 {
-			t.Fatalf("vm %s: read hwrng: %v %+v", name, err, res)
-		}
-		return res.Stdout
-	}
-	a, b2, c := first32("a", 42), first32("b", 42), first32("c", 43)
-	if !bytes.Equal(a, b2) {
-		t.Fatalf("one seed, two VMs: %x and %x", a, b2)
-	}
-	if bytes.Equal(a, c) {
-		t.Fatalf("seeds 42 and 43 gave the same bytes %x", a)
-	}
-	want := make([]byte, 96)
-	io.ReadFull(seededStream(42), want)
-	if !bytes.Equal(a, want[64:]) {
-		t.Fatalf("seed 42's first read is %x, want stream bytes 64..95 %x", a, want[64:])
-	}
-}

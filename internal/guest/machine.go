@@ -196,13 +196,8 @@ func (g *Machine) failureDetail() string {
 	return strings.TrimRight(sb.String(), "\n")
 }
 
-// serveRNG feeds the guest's virtio-rng with the seed's stream, starting
-// once gate is closed. A booting guest's kernel starts a thread that reads
-// the hwrng as soon as its driver loads; holding the stream back until the
-// agent has answered (it sets the hwrng quality to 0 before it serves, so
-// that thread ends after its first read) makes the thread consume the
-// same first bytes in every boot, and /dev/hwrng reproducible.
-func (g *Machine) serveRNG(seed uint64, gate <-chan struct{}) {
+// serveRNG feeds the guest's virtio-rng with the seed's stream.
+func (g *Machine) serveRNG(seed uint64) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
@@ -230,19 +225,7 @@ func (g *Machine) serveRNG(seed uint64, gate <-chan struct{}) {
 		return
 	}
 	defer conn.Close()
-	select {
-	case <-gate:
-	case <-ctx.Done():
-		return
-	}
 	_ = vmm.ServeEGD(ctx, conn, seededStream(seed))
-}
-
-// openGate is a gate that is already open.
-func openGate() <-chan struct{} {
-	ch := make(chan struct{})
-	close(ch)
-	return ch
 }
 
 // watch reports an exit nobody asked for to the core.

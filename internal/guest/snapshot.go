@@ -398,7 +398,7 @@ func (b *Backend) restore(ctx context.Context, file string, spec lab.BootSpec, s
 	for _, n := range snapMan.NICs {
 		g.net.previous = append(g.net.previous, n.MAC)
 	}
-	go g.serveRNG(p.seed, openGate()) // the restored guest is past its boot
+	go g.serveRNG(p.seed) // the restored guest is past its boot
 	if err := m.Resume(ctx); err != nil {
 		_ = g.Stop(context.WithoutCancel(ctx))
 		return nil, fmt.Errorf("resuming the restored guest: %w", err)

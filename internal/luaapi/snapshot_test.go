@@ -3,6 +3,7 @@ package luaapi_test
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/provium/provium/internal/config"
@@ -68,7 +69,8 @@ func TestResetBetweenTestsAfterATestTimeout(t *testing.T) {
 	if res.HasChunkError || len(res.Tests) != 2 {
 		t.Fatalf("chunk error %q, %d tests", res.ChunkError, len(res.Tests))
 	}
-	if res.Tests[0].Status != result.Failed || res.Tests[0].Message != "test timed out after 1s" {
+	// The timeout's message comes first; the VMs' diagnosis follows it.
+	if msg := res.Tests[0].Message; res.Tests[0].Status != result.Failed || !strings.HasPrefix(msg, "test timed out after 1s\n") || !strings.Contains(msg, "--- rt (diagnosis) ---") {
 		t.Errorf("first test: %s %q", res.Tests[0].Status, res.Tests[0].Message)
 	}
 	if res.Tests[1].Status != result.Passed {
