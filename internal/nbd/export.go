@@ -114,26 +114,24 @@ func (e *Export) Unflushed() int {
 // ReadAt reads the current view (image with the overlay on top); reads
 // past the end are short (io.EOF-free: n says how much).
 func (e *Export) ReadAt(p []byte, off int64) (int, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
-		return 0, ErrClosed
-	}
-	if off < 0 {
-		return 0, fmt.Errorf("nbd: read at negative offset %d", off)
-	}
-	if off >= e.size {
-		return 0, nil
-	}
-	p = p[:min(int64(len(p)), e.size-off)]
-	return len(p), e.readView(p, off)
+	return e.hostRead(p, off, e.readView)
 }
 
 // ReadCommittedAt reads what the image itself holds: guest writes still
 // held in the overlay are left out, so it shows what a power cut would
 // keep. Host-side read_sectors uses it (upstream reads the backing file, and
 // real power-loss suites check that an unflushed write is not there yet).
+// Reads past the end are short, as with ReadAt.
 func (e *Export) ReadCommittedAt(p []byte, off int64) (int, error) {
+	return e.hostRead(p, off, func(p []byte, off int64) error {
+		e.readImage(p, off)
+		return nil
+	})
+}
+
+// hostRead checks and cuts a host-side read to the export's size, then
+// fills it with fill under the export's lock.
+func (e *Export) hostRead(p []byte, off int64, fill func([]byte, int64) error) (int, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
@@ -146,18 +144,20 @@ func (e *Export) ReadCommittedAt(p []byte, off int64) (int, error) {
 		return 0, nil
 	}
 	p = p[:min(int64(len(p)), e.size-off)]
-	if n, err := e.f.ReadAt(p, off); err != nil && n < len(p) {
-		clear(p[n:])
-	}
-	return len(p), nil
+	return len(p), fill(p, off)
 }
 
-// readView fills p from the image, then patches in held sectors.
-func (e *Export) readView(p []byte, off int64) error {
+// readImage fills p from the image alone.
+func (e *Export) readImage(p []byte, off int64) {
 	if n, err := e.f.ReadAt(p, off); err != nil && n < len(p) {
 		// The file may have shrunk under us; what is missing reads as zeros.
 		clear(p[n:])
 	}
+}
+
+// readView fills p from the image, then patches in held sectors.
+func (e *Export) readView(p []byte, off int64) error {
+	e.readImage(p, off)
 	if e.ov.len() == 0 {
 		return nil
 	}
