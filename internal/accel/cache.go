@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/google/renameio/v2"
 	"golang.org/x/sys/unix"
 )
 
@@ -71,17 +72,8 @@ func writeCache(dir string, key cacheKey, r Result) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, cacheFile+".*")
-	if err != nil {
+	if err := renameio.WriteFile(filepath.Join(dir, cacheFile), b, 0o644, renameio.WithTempDir(dir)); err != nil {
 		return fmt.Errorf("writing KVM probe cache: %w", err)
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing KVM probe cache: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("writing KVM probe cache: %w", err)
-	}
-	return os.Rename(tmp.Name(), filepath.Join(dir, cacheFile))
+	return nil
 }

@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/google/renameio/v2"
 )
 
 // Output file names inside the image directory.
@@ -167,7 +169,7 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 		{res.ProfileFile, []byte(res.Profile)},
 	}
 	for _, w := range writes {
-		if err := writeFileAtomic(w.path, w.data); err != nil {
+		if err := renameio.WriteFile(w.path, w.data, 0o644, renameio.WithTempDir(filepath.Dir(w.path))); err != nil {
 			return nil, fmt.Errorf("image build: %w", err)
 		}
 	}
@@ -229,29 +231,4 @@ func kernelRelease(tree string) (release, modulesDir string, err error) {
 		return dirs[0], filepath.Join(tree, base, dirs[0]), nil
 	}
 	return "", "", errors.New("kernel package has no /lib/modules/<release>")
-}
-
-// writeFileAtomic writes through a temp file in the same directory and a
-// rename, so an interrupted build never leaves a truncated file in place.
-func writeFileAtomic(path string, data []byte) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := tmp.Write(data); err != nil {
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/google/renameio/v2"
 )
 
 // cacheKeyVersion changes whenever the layout of a cached base changes, so
@@ -121,7 +123,7 @@ func (c *Cache) Prune(maxAge time.Duration) (int, error) {
 	removed := 0
 	for _, e := range entries {
 		name := e.Name()
-		if !strings.HasPrefix(name, "base-") && !strings.HasPrefix(name, ".tmp-") {
+		if !strings.HasPrefix(name, "base-") && !strings.HasPrefix(name, ".base-") {
 			continue
 		}
 		info, err := e.Info()
@@ -158,25 +160,14 @@ func copyFile(w io.Writer, path string) error {
 // writeAtomic writes path through a temporary file in the same directory
 // and renames it into place, so readers see the old file or the whole new
 // one, never a prefix.
-func writeAtomic(path string, fill func(io.Writer) error) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
+func writeAtomic(path string, fill func(io.Writer) error) error {
+	f, err := renameio.NewPendingFile(path, renameio.WithTempDir(filepath.Dir(path)), renameio.WithPermissions(0o644))
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err := fill(tmp); err != nil {
+	defer f.Cleanup()
+	if err := fill(f); err != nil {
 		return err
 	}
-	if err := tmp.Chmod(0o644); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return f.CloseAtomicallyReplace()
 }

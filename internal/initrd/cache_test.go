@@ -54,7 +54,7 @@ func TestCacheHitMissByContent(t *testing.T) {
 		t.Fatalf("copied profile: path=%s hit=%v err=%v, want hit on %s", p5, hit, err, p4)
 	}
 
-	leftovers, _ := filepath.Glob(filepath.Join(c.Dir(), ".tmp-*"))
+	leftovers, _ := filepath.Glob(filepath.Join(c.Dir(), ".base-*"))
 	if len(leftovers) != 0 {
 		t.Fatalf("temporary files left: %v", leftovers)
 	}
@@ -160,8 +160,13 @@ func TestCachePrune(t *testing.T) {
 	if err := os.WriteFile(stranger, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// What a writer that crashed mid-write leaves (renameio's temp name).
+	crashed := filepath.Join(c.Dir(), "."+filepath.Base(oldPath)+"12345")
+	if err := os.WriteFile(crashed, []byte("half"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	past := time.Now().Add(-48 * time.Hour)
-	for _, p := range []string{oldPath, newPath, stranger} {
+	for _, p := range []string{oldPath, newPath, stranger, crashed} {
 		if err := os.Chtimes(p, past, past); err != nil {
 			t.Fatal(err)
 		}
@@ -171,11 +176,13 @@ func TestCachePrune(t *testing.T) {
 		t.Fatalf("hit = %v, %v", hit, err)
 	}
 	n, err := c.Prune(24 * time.Hour)
-	if err != nil || n != 1 {
-		t.Fatalf("Prune = %d, %v; want 1", n, err)
+	if err != nil || n != 2 {
+		t.Fatalf("Prune = %d, %v; want 2 (the unused entry and the crashed writer's temp file)", n, err)
 	}
-	if _, err := os.Stat(oldPath); !os.IsNotExist(err) {
-		t.Errorf("unused entry survived: %v", err)
+	for _, p := range []string{oldPath, crashed} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("%s survived: %v", p, err)
+		}
 	}
 	for _, p := range []string{newPath, stranger} {
 		if _, err := os.Stat(p); err != nil {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/renameio/v2"
 	"github.com/provium/provium/internal/result"
 )
 
@@ -110,39 +111,21 @@ type JUnitOptions struct {
 // WriteJUnit writes the report to path atomically: a temp file in the same
 // directory, synced, then renamed, so a CI job never reads half a report and
 // a failed write leaves the previous report alone.
-func WriteJUnit(path string, run *result.Run, opts JUnitOptions) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
+func WriteJUnit(path string, run *result.Run, opts JUnitOptions) error {
+	f, err := renameio.NewPendingFile(path, renameio.WithTempDir(filepath.Dir(path)), renameio.WithPermissions(0o644))
 	if err != nil {
 		return fmt.Errorf("junit: create temp file for `%s`: %w", path, err)
 	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	w := bufio.NewWriter(tmp)
+	defer f.Cleanup()
+	w := bufio.NewWriter(f)
 	if err := EncodeJUnit(w, run, opts); err != nil {
 		return err
 	}
 	if err := w.Flush(); err != nil {
 		return fmt.Errorf("junit: write `%s`: %w", path, err)
 	}
-	if err := tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("junit: chmod `%s`: %w", tmp.Name(), err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("junit: sync `%s`: %w", tmp.Name(), err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("junit: close `%s`: %w", tmp.Name(), err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("junit: rename into `%s`: %w", path, err)
+	if err := f.CloseAtomicallyReplace(); err != nil {
+		return fmt.Errorf("junit: replace `%s`: %w", path, err)
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/google/renameio/v2"
 	"github.com/provium/provium/internal/discover"
 )
 
@@ -77,36 +78,9 @@ func Save(path string, paths []string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("save rerun state: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
+	if err := renameio.WriteFile(path, append(data, '\n'), 0o644, renameio.WithTempDir(dir)); err != nil {
 		return fmt.Errorf("save rerun state: %w", err)
 	}
-	tmpName := tmp.Name()
-	committed := false
-	defer func() {
-		if !committed {
-			os.Remove(tmpName)
-		}
-	}()
-	if _, err := tmp.Write(append(data, '\n')); err != nil {
-		tmp.Close()
-		return fmt.Errorf("save rerun state: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("save rerun state: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("save rerun state: %w", err)
-	}
-	// CreateTemp makes the file 0600; the state is not secret.
-	if err := os.Chmod(tmpName, 0o644); err != nil {
-		return fmt.Errorf("save rerun state: %w", err)
-	}
-	if err := os.Rename(tmpName, path); err != nil {
-		return fmt.Errorf("save rerun state: %w", err)
-	}
-	committed = true
 	return nil
 }
 
