@@ -106,7 +106,8 @@ type Profile struct {
 	Initrd           string
 	Cmdline          string
 	CmdlineFile      string
-	GuestOS          string
+	GuestOS          string // effective: DefaultGuestOS when the key is absent
+	GuestOSNamed     bool   // the key is set (the implicit image counts as "linux")
 	InjectAgent      bool
 	AgentOverlayPath string
 	AgentBootTimeout time.Duration
@@ -143,6 +144,17 @@ func (c *Config) Profile(name string) (*Profile, error) {
 		return nil, fmt.Errorf(errUnknownProfile, name)
 	}
 	return p, nil
+}
+
+// NamedGuestOS is the guest_os profile name sets itself ("" when it
+// sets none or is unknown). Bridge addressing defaults follow it, not the
+// effective GuestOS: profiles written for upstream have no such key and
+// get raw links there (docs/decisions.md "Following real suites").
+func (c *Config) NamedGuestOS(name string) string {
+	if p, ok := c.Profiles[name]; ok && p.GuestOSNamed {
+		return p.GuestOS
+	}
+	return ""
 }
 
 // DefaultProfile is the profile used where one is optional: the first by

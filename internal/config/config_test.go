@@ -178,7 +178,7 @@ machine = "microvm"
 	wantFull := &Profile{
 		Name: "full", Source: path, Dir: dir, Out: out,
 		Root: filepath.Join(dir, "rootfs"), Initrd: "/abs/initrd.gz",
-		CmdlineFile: filepath.Join(dir, "cmd.txt"), GuestOS: "peios", InjectAgent: false,
+		CmdlineFile: filepath.Join(dir, "cmd.txt"), GuestOS: "peios", GuestOSNamed: true, InjectAgent: false,
 		AgentOverlayPath: "/home/u/overlay.cpio.gz", AgentBootTimeout: 2500 * time.Millisecond,
 		Disks:    []Disk{{Path: filepath.Join(dir, "d.img"), ID: "data"}, {Path: "/x.img", ID: "ro", ReadOnly: true}},
 		Build:    "make OUT=" + out,
@@ -279,5 +279,33 @@ disks = [{path = "/d", id = "d", size = "1G"}]
 	}
 	if !reflect.DeepEqual(cfg.Warnings, want) {
 		t.Errorf("warnings =\n%q\nwant\n%q", cfg.Warnings, want)
+	}
+}
+
+// NamedGuestOS is what the profile itself says, not the effective
+// default: bridge addressing defaults depend on the difference.
+func TestNamedGuestOS(t *testing.T) {
+	cfg, _, err := loadString(t, minimalProfile+`
+[profiles.l]
+kernel = "k"
+cmdline = "quiet"
+guest_os = "linux"
+
+[profiles.p]
+kernel = "k"
+cmdline = "quiet"
+guest_os = "peios"
+`, envMap())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := cfg.Profiles["a"]; a.GuestOS != DefaultGuestOS || a.GuestOSNamed {
+		t.Errorf("absent key: GuestOS %q, named %v; want the default, not named", a.GuestOS, a.GuestOSNamed)
+	}
+	cfg.WithImplicitLinux("/img/vmlinux", "/img/initrd", "console=ttyS0")
+	for name, want := range map[string]string{"a": "", "l": "linux", "p": "peios", ImplicitProfile: "linux", "missing": ""} {
+		if got := cfg.NamedGuestOS(name); got != want {
+			t.Errorf("NamedGuestOS(%s) = %q, want %q", name, got, want)
+		}
 	}
 }

@@ -23,6 +23,7 @@ func (c *Config) WithImplicitLinux(kernel, initrd, cmdline string) {
 		Initrd:           initrd,
 		Cmdline:          cmdline,
 		GuestOS:          DefaultGuestOS,
+		GuestOSNamed:     true, // our image; its printed block names it too
 		InjectAgent:      true,
 		AgentBootTimeout: DefaultAgentBootTimeout,
 		Memory:           DefaultMemory,

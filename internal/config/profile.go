@@ -101,6 +101,7 @@ func (l *loader) profile(rp rawProfile) (*Profile, error) {
 			return nil, fmt.Errorf(errGuestOS, name, render(v))
 		}
 		p.GuestOS = s
+		p.GuestOSNamed = true
 	}
 	if p.InjectAgent, err = t.boolean("inject_agent", true); err != nil {
 		return nil, err

@@ -30,7 +30,7 @@ func TestNetworkBenchmark(t *testing.T) {
 	mem := uint64(256 << 20)
 
 	// Through the switch: a lab with a bridge, as a test file has it.
-	root := lab.NewRoot(lab.Env{Profiles: lab.StaticProfiles{"linux"}, Backend: b.ForFile("b6.test.lua")})
+	root := lab.NewRoot(lab.Env{Profiles: lab.StaticProfiles{"linux"}, GuestOS: cfg.NamedGuestOS, Backend: b.ForFile("b6.test.lua")})
 	defer root.Scope().Close(ctx)
 	sa, _ := root.NewVM("sa", "linux", lab.BootOpts{Memory: &mem})
 	sb, _ := root.NewVM("sb", "linux", lab.BootOpts{Memory: &mem})

@@ -40,10 +40,15 @@ func Image(t testing.TB) *image.Result {
 // Config returns a configuration with the default image as profile `linux`.
 func Config(t testing.TB) *config.Config {
 	t.Helper()
-	img := Image(t)
-	dir := t.TempDir()
-	path := filepath.Join(dir, "provium.toml")
-	if werr := os.WriteFile(path, []byte(img.Profile), 0o644); werr != nil {
+	return ConfigText(t, Image(t).Profile)
+}
+
+// ConfigText loads text as a provium.toml (in a fresh directory); tests
+// build variants of the default image's profile with it.
+func ConfigText(t testing.TB, text string) *config.Config {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "provium.toml")
+	if werr := os.WriteFile(path, []byte(text), 0o644); werr != nil {
 		t.Fatal(werr)
 	}
 	cfg, lerr := config.Load(path)

@@ -45,7 +45,7 @@ const maxBridgePrefix = 30
 
 // BridgeOpts are `lab:bridge(name, opts)`'s options. Zero values mean "the
 // default" (a /24 unique in the run; a seed derived from the run seed;
-// addressing by the member's guest OS).
+// addressing by the guest_os the member's profile names).
 type BridgeOpts struct {
 	Subnet     netip.Prefix // masked; invalid (zero) when not given
 	Seed       *uint64      // loss RNG seed (the Lua int's bits)
@@ -559,7 +559,9 @@ func (b *Bridge) Closed() bool {
 }
 
 // addressing reports whether a member's guest gets an address and hosts
-// entries: the bridge's mode, else by the VM's guest OS.
+// entries: the bridge's mode, else only when the VM's profile names
+// guest_os "linux". Profiles that name none (every profile written for
+// upstream, which has no such key) get upstream's raw links.
 func (b *Bridge) addressing(v *VM) bool {
 	switch b.opts.Addressing {
 	case AddressingAuto:
@@ -568,12 +570,21 @@ func (b *Bridge) addressing(v *VM) bool {
 		return false
 	}
 	if v == nil {
+		// Graph-only: the address stays reserved; the VM's profile
+		// decides once the name resolves.
 		return true
 	}
-	if f := b.lab.env.GuestOS; f != nil {
-		return f(v.profile) == "linux"
+	return DefaultAddressing(b.lab.env.GuestOS, v.profile) == AddressingAuto
+}
+
+// DefaultAddressing is the addressing a member of profile gets on a
+// bridge created without an addressing opt: "auto" when the profile names
+// guest_os "linux", else "none".
+func DefaultAddressing(guestOS func(profile string) string, profile string) string {
+	if guestOS != nil && guestOS(profile) == "linux" {
+		return AddressingAuto
 	}
-	return true
+	return AddressingNone
 }
 
 // Routes is `bridge:routes()`.

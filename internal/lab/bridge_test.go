@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 )
@@ -128,4 +129,72 @@ func TestBridgeClose(t *testing.T) {
 		t.Errorf("second close: %v", err)
 	}
 	wantErr(t, lan.Attach(bg, "a"), "bridge:attach: bridge `lan` is closed")
+}
+
+// A bridge without an addressing opt configures only members whose
+// profile names guest_os "linux"; profiles that name none (as upstream's
+// do) or name another OS get raw links; the opt overrides either way.
+func TestBridgeDefaultAddressingFollowsTheNamedGuestOS(t *testing.T) {
+	named := map[string]string{"explicit-linux": "linux", "peios": "peios", "absent": ""}
+	root := NewRoot(Env{
+		Profiles: StaticProfiles{"explicit-linux", "peios", "absent"},
+		GuestOS:  func(p string) string { return named[p] },
+	})
+	vms := map[string]*VM{}
+	for _, p := range []string{"explicit-linux", "peios", "absent"} {
+		v, err := root.NewVM("vm-"+p, p, BootOpts{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		vms[p] = v
+	}
+	cases := []struct {
+		addressing string
+		want       map[string]bool // profile -> gets an address
+	}{
+		{"", map[string]bool{"explicit-linux": true, "peios": false, "absent": false}},
+		{AddressingAuto, map[string]bool{"explicit-linux": true, "peios": true, "absent": true}},
+		{AddressingNone, map[string]bool{"explicit-linux": false, "peios": false, "absent": false}},
+	}
+	for i, c := range cases {
+		br, err := root.BridgeWithOpts(fmt.Sprintf("br%d", i), BridgeOpts{Addressing: c.addressing})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for p, v := range vms {
+			if err := br.Attach(bg, v); err != nil {
+				t.Fatal(err)
+			}
+			n, err := br.NIC(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ip, ok := n.IP()
+			if ok != c.want[p] {
+				t.Errorf("addressing %q, profile %s: ip %q, ok %v; want ok %v", c.addressing, p, ip, ok, c.want[p])
+			}
+		}
+	}
+	// No GuestOS function: no profile names an OS, so links are raw.
+	bare := NewRoot(Env{Profiles: StaticProfiles{"linux"}})
+	v := mustVM(t, bare, "a")
+	br, _ := bare.Bridge("lan")
+	if err := br.Attach(bg, v); err != nil {
+		t.Fatal(err)
+	}
+	n, err := br.NIC(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ip, ok := n.IP(); ok {
+		t.Errorf("no GuestOS function: ip %q", ip)
+	}
+	for p, want := range map[string]string{"explicit-linux": AddressingAuto, "peios": AddressingNone, "absent": AddressingNone, "unknown": AddressingNone} {
+		if got := DefaultAddressing(func(p string) string { return named[p] }, p); got != want {
+			t.Errorf("DefaultAddressing(%s) = %q, want %q", p, got, want)
+		}
+	}
+	if got := DefaultAddressing(nil, "linux"); got != AddressingNone {
+		t.Errorf("DefaultAddressing(nil) = %q", got)
+	}
 }

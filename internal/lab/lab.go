@@ -38,8 +38,9 @@ type Env struct {
 	// Seed and File derive default bridge seeds (run seed + file + bridge).
 	Seed uint64
 	File string
-	// GuestOS tells a profile's guest_os (bridge addressing defaults);
-	// nil means "linux" for every profile.
+	// GuestOS tells the guest_os a profile names itself, "" when it names
+	// none; nil means no profile names one. Bridges without an addressing
+	// opt configure only members whose profile names "linux".
 	GuestOS func(profile string) string
 
 	net *fileNet // the file's bridges, shared by all its labs

@@ -163,7 +163,7 @@ type LabVMRecord struct {
 type BridgeRecord struct {
 	Name            string            `json:"name"`
 	Subnet          string            `json:"subnet"`
-	Addressing      string            `json:"addressing"` // "auto", "none" or "" (by guest OS)
+	Addressing      string            `json:"addressing"` // "auto", "none" or "" (by the guest_os each member's profile names)
 	Members         []string          `json:"members"`
 	Addresses       map[string]string `json:"addresses"`
 	MACs            map[string]string `json:"macs"`

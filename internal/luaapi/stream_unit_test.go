@@ -76,7 +76,8 @@ func newFakeStream(t *testing.T) (*lua.Thread, *API, *fakeSource, *lab.VM) {
 	}
 	t.Cleanup(st.Close)
 	st.SetContext(context.Background())
-	root := lab.NewRoot(lab.Env{Profiles: lab.StaticProfiles{"linux"}})
+	// Profile `linux` names its guest_os, as the default image's does.
+	root := lab.NewRoot(lab.Env{Profiles: lab.StaticProfiles{"linux"}, GuestOS: func(string) string { return "linux" }})
 	L := st.Main()
 	a, err := Install(L, root)
 	if err != nil {

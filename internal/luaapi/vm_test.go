@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/provium/provium/internal/config"
 	"github.com/provium/provium/internal/discover"
 	"github.com/provium/provium/internal/guest"
 	"github.com/provium/provium/internal/guesttest"
@@ -27,7 +28,12 @@ func runGuestFile(t *testing.T, name string) *result.File {
 // file's VMs ran under.
 func runGuestFileIn(t *testing.T, name string) (*result.File, string) {
 	t.Helper()
-	cfg := guesttest.Config(t)
+	return runGuestFileWith(t, guesttest.Config(t), name)
+}
+
+// runGuestFileWith is runGuestFileIn under the configuration cfg.
+func runGuestFileWith(t *testing.T, cfg *config.Config, name string) (*result.File, string) {
+	t.Helper()
 	scratch := guesttest.ScratchRoot(t)
 	b, err := guest.New(guest.Options{Config: cfg, ScratchRoot: scratch, Seed: 7})
 	if err != nil {

@@ -190,12 +190,7 @@ func (fr *fileRun) setup() error {
 	}
 	env := lab.Env{Profiles: profiles, Seed: fr.opts.Seed, File: fr.file.Display}
 	if cfg := fr.opts.Config; cfg != nil {
-		env.GuestOS = func(profile string) string {
-			if p, err := cfg.Profile(profile); err == nil && p.GuestOS != "" {
-				return p.GuestOS
-			}
-			return "linux"
-		}
+		env.GuestOS = cfg.NamedGuestOS
 	}
 	if fr.opts.Verbose && fr.opts.Diagnostics != nil {
 		// -v: one line per VM lifecycle change (20-cli-config.md §4.2).
