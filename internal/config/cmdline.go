@@ -39,8 +39,10 @@ func (p *Profile) BaseCmdline() (string, error) {
 // ComposeCmdline builds the final command line from a base: replace (the
 // boot option kernel_cmdline), when non-nil, substitutes the base;
 // appendStr (kernel_cmdline_append) extends it. console=ttyS0 is added
-// unless a token already starts with it, because the serial console is what
-// Provium captures; rdinit=/sbin/provium-agent is added when injecting the
+// unless that exact token is already there, as upstream does: the last
+// console= names /dev/console, and the serial console is what Provium
+// captures, so a profile asking for console=hvc0 still gets its console
+// output captured (the kernel logs to every console= it was given); rdinit=/sbin/provium-agent is added when injecting the
 // agent, and any other rdinit= is refused then.
 func ComposeCmdline(profileName, base string, replace *string, appendStr string, injectAgent bool) (string, error) {
 	cmd := strings.TrimSpace(base)
@@ -52,7 +54,7 @@ func ComposeCmdline(profileName, base string, replace *string, appendStr string,
 	}
 	hasConsole, hasAgentRdinit := false, false
 	for _, tok := range strings.Fields(cmd) {
-		if strings.HasPrefix(tok, consoleParam) {
+		if tok == consoleParam {
 			hasConsole = true
 		}
 		if v, ok := strings.CutPrefix(tok, rdinitPrefix); ok && injectAgent {

@@ -39,7 +39,11 @@ func TestComposeCmdline(t *testing.T) {
 	}{
 		{"adds console and rdinit", "quiet", nil, "", true, "quiet console=ttyS0 rdinit=/sbin/provium-agent"},
 		{"no inject", "quiet", nil, "", false, "quiet console=ttyS0"},
-		{"console present", "console=ttyS0,115200 quiet", nil, "", false, "console=ttyS0,115200 quiet"},
+		{"console present", "console=ttyS0 quiet", nil, "", false, "console=ttyS0 quiet"},
+		{"serial console with options still adds the bare token", "console=ttyS0,115200 quiet", nil, "", false, "console=ttyS0,115200 quiet console=ttyS0"},
+		{"appended hvc0 after the profile's ttyS0 adds nothing", "console=ttyS0", nil, "console=hvc0", false, "console=ttyS0 console=hvc0"},
+		{"appended console token counts", "quiet", nil, "console=ttyS0", false, "quiet console=ttyS0"},
+		{"corpus profile: ttyS0 comes last", "console=hvc0 panic=1 TERM=dumb", nil, "", true, "console=hvc0 panic=1 TERM=dumb console=ttyS0 rdinit=/sbin/provium-agent"},
 		{"other console still adds ttyS0", "console=hvc0", nil, "", false, "console=hvc0 console=ttyS0"},
 		{"replace", "quiet", str("loglevel=7"), "", false, "loglevel=7 console=ttyS0"},
 		{"append", "quiet", nil, " debug ", false, "quiet debug console=ttyS0"},

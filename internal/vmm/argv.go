@@ -2,6 +2,7 @@ package vmm
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -124,15 +125,17 @@ func (c Config) String() string {
 }
 
 // KernelCmdline is the cmdline passed with -append: the configured one with
-// console=ttyS0 appended when it names no console, since ttyS0 is what
-// Provium captures, and on microvm tsc_early_khz= when absent.
+// console=ttyS0 appended unless that exact token is there (the last
+// console= becomes /dev/console, and ttyS0 is what Provium captures; other
+// console= tokens stay, the kernel logs to each), and on microvm
+// tsc_early_khz= when absent.
 func (c Config) KernelCmdline() string {
 	if c.Kernel == "" {
 		return ""
 	}
 	cmdline := c.Cmdline
-	if !hasParam(cmdline, consoleParamKey) {
-		cmdline += " console=ttyS0"
+	if !slices.Contains(strings.Fields(cmdline), serialConsoleParam) {
+		cmdline += " " + serialConsoleParam
 	}
 	if c.Machine == MachineMicroVM && c.TSCkHz > 0 && !hasParam(cmdline, "tsc_early_khz=") {
 		cmdline += fmt.Sprintf(" tsc_early_khz=%d", c.TSCkHz)

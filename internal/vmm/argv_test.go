@@ -159,10 +159,15 @@ func TestArgvDevices(t *testing.T) {
 
 func TestKernelCmdlineConsole(t *testing.T) {
 	cases := map[string]string{
-		"quiet":                   "quiet console=ttyS0",
-		"":                        "console=ttyS0",
-		"console=ttyS0,115200 ro": "console=ttyS0,115200 ro",
-		"console=hvc0":            "console=hvc0",
+		"quiet":                      "quiet console=ttyS0",
+		"":                           "console=ttyS0",
+		"console=ttyS0 ro":           "console=ttyS0 ro",
+		"ro console=ttyS0":           "ro console=ttyS0",
+		"console=hvc0 ro":            "console=hvc0 ro console=ttyS0",
+		"console=ttyS0,115200 ro":    "console=ttyS0,115200 ro console=ttyS0",
+		"console=ttyS1":              "console=ttyS1 console=ttyS0",
+		"xconsole=ttyS0":             "xconsole=ttyS0 console=ttyS0",
+		"console=ttyS0 console=hvc0": "console=ttyS0 console=hvc0",
 	}
 	for in, want := range cases {
 		c := baseConfig()

@@ -39,6 +39,7 @@ const (
 	agentPortName       = "org.provium.agent.0"
 	defaultRNGFile      = "/dev/urandom"
 	consoleParamKey     = "console="
+	serialConsoleParam  = consoleParamKey + "ttyS0"
 )
 
 // RNGSource says what backs the guest's virtio-rng device.
