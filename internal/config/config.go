@@ -81,7 +81,8 @@ const (
 	DefaultKernelBoot       = "auto"
 	DefaultArch             = "x86_64"
 	DefaultMachine          = "q35"
-	// DefaultFirmware picks qboot when installed (fastest); `seabios` is
+	// DefaultFirmware picks qboot when installed (fastest) for profiles that
+	// name guest_os, SeaBIOS (upstream's) for the others; `seabios` is
 	// needed by guests that suspend to RAM (qboot has no S3 resume path).
 	DefaultFirmware = "auto"
 )

@@ -405,7 +405,7 @@ func (b *Backend) machineConfig(p *plan, prof *config.Profile, name, dir string)
 		Cmdline: p.cmdline,
 		Scratch: dir,
 		RNG:     vmm.RNGServed,
-		BIOS:    firmwareFile(prof.Firmware),
+		BIOS:    firmwareFile(prof),
 
 		ExtraPorts: b.extraPorts(dir),
 	}.WithDefaults()
@@ -421,8 +421,16 @@ func (b *Backend) extraPorts(dir string) []vmm.SerialPort {
 }
 
 // firmwareFile maps the profile's firmware choice to QEMU's -bios file;
-// "" lets vmm pick (qboot when installed).
-func firmwareFile(f string) string {
+// "" lets vmm pick (qboot when installed). A profile that does not name
+// its guest_os was written for upstream Provium, whose guests boot through
+// QEMU's default SeaBIOS: "auto" keeps that for them (its banner on the
+// console, an S3 resume path), and the fast qboot for profiles that say
+// guest_os = "linux" (our image's).
+func firmwareFile(prof *config.Profile) string {
+	f := prof.Firmware
+	if f == config.DefaultFirmware && !prof.GuestOSNamed {
+		f = "seabios"
+	}
 	switch f {
 	case "seabios":
 		return "bios-256k.bin"

@@ -191,7 +191,7 @@ func TestNetworkRawLinksByDefaultWithoutGuestOS(t *testing.T) {
 		t.Fatalf("profile plain: %+v, %v", p, err)
 	}
 	res, _ := runGuestFileWith(t, cfg, "net_raw_default.test.lua")
-	if len(res.Tests) != 1 {
+	if len(res.Tests) != 2 {
 		t.Fatalf("%d tests ran", len(res.Tests))
 	}
 }

@@ -23,3 +23,10 @@ test("raw links by default: no address, no hosts entry until the test sets one",
   sut:run("ping -c 2 -W 5 10.77.0.1"):assert_ok()
   gw:run("ping -c 2 -W 5 10.77.0.9"):assert_ok()
 end)
+
+-- Without guest_os the default firmware is upstream's SeaBIOS, which
+-- announces itself on the serial console before the kernel starts.
+test("a profile without guest_os boots through SeaBIOS", function(t)
+  local log = gw:console():read_log()
+  t:assert(log:find("SeaBIOS", 1, true), "no SeaBIOS banner on the console: " .. log:sub(1, 400))
+end)
