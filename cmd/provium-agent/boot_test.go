@@ -44,6 +44,12 @@ type vm struct {
 
 func bootAgentVM(t *testing.T, ctx context.Context, res *image.Result, agentBin string, bi proto.BootInfo, extra ...initrd.File) *vm {
 	t.Helper()
+	return bootVM(t, ctx, res, agentBin, bi, initrd.AgentPath, extra...)
+}
+
+// bootVM boots like bootAgentVM with rdinit as the guest's first process.
+func bootVM(t *testing.T, ctx context.Context, res *image.Result, agentBin string, bi proto.BootInfo, rdinit string, extra ...initrd.File) *vm {
+	t.Helper()
 	bin, err := os.ReadFile(agentBin)
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +88,7 @@ func bootAgentVM(t *testing.T, ctx context.Context, res *image.Result, agentBin 
 		"-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
 		"-serial", "stdio",
 		"-kernel", res.Vmlinux, "-initrd", merged,
-		"-append", image.Cmdline+" rdinit="+initrd.AgentPath,
+		"-append", image.Cmdline+" rdinit="+rdinit,
 		"-device", "virtio-serial-pci,id=vser",
 		"-chardev", "socket,id=agentch,path="+v.agent+",server=on,wait=off",
 		"-device", "virtserialport,bus=vser.0,chardev=agentch,name=org.provium.agent.0",
@@ -316,5 +322,49 @@ func TestAgentChainModeUnderQEMU(t *testing.T) {
 	mounts := sh(t, ctx, c, "cat /proc/mounts")
 	if strings.Contains(mounts, " /tmp ") || strings.Contains(mounts, " /run ") {
 		t.Errorf("agent mounted in chain mode:\n%s", mounts)
+	}
+}
+
+// userInit is an image's own init in the style of images that copy the
+// agent out of $PROVIUM_OVERLAY: it installs the binary elsewhere and
+// starts it in the background with no arguments.
+const userInit = `#!/bin/sh
+mkdir -p /proc /sys /dev /usr/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+cp /sbin/provium-agent /usr/bin/provium-agent
+/usr/bin/provium-agent </dev/null >/dev/console 2>&1 &
+echo USER-INIT-RAN > /dev/console
+while true; do sleep 1; done
+`
+
+// TestAgentWithoutArgumentsUnderQEMU: an agent started by the image's init
+// as a plain background process with no arguments serves the port.
+func TestAgentWithoutArgumentsUnderQEMU(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots a guest")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	res := guestImage(t, ctx)
+	agentBin := buildAgent(t)
+	v := bootVM(t, ctx, res, agentBin, proto.BootInfo{VMName: "userinit"}, "/sbin/userinit",
+		initrd.File{Path: "/sbin/userinit", Content: []byte(userInit), Mode: 0o755, HasMode: true})
+	c := v.connect(t, ctx)
+	defer c.Close()
+	pid1, err := c.ReadFile(ctx, "/proc/1/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(pid1), "/sbin/userinit") {
+		t.Fatalf("PID 1 runs %q, want the image's own init", pid1)
+	}
+	self := sh(t, ctx, c, `tr '\0' ' ' </proc/$PPID/cmdline`)
+	if self != "/usr/bin/provium-agent " {
+		t.Fatalf("the serving agent runs as %q, want the copy started with no arguments", self)
+	}
+	if out := sh(t, ctx, c, "echo served"); out != "served\n" {
+		t.Fatalf("exec through the argument-less agent: %q", out)
 	}
 }
