@@ -368,3 +368,51 @@ func TestAgentWithoutArgumentsUnderQEMU(t *testing.T) {
 		t.Fatalf("exec through the argument-less agent: %q", out)
 	}
 }
+
+// handoffInit is an earlier boot stage that leaves files in /run (on its
+// own tmpfs) and /tmp (a plain directory) and then execs the agent as PID
+// 1, as an init does after switching root.
+const handoffInit = `#!/bin/sh
+mkdir -p /run /tmp
+mount -t tmpfs -o mode=0755 tmpfs /run
+mkdir -p /run/stage
+echo from-stage > /run/stage/late.ran
+echo kept > /tmp/stage.txt
+exec /sbin/provium-agent
+`
+
+// TestStandaloneKeepsEarlierRunUnderQEMU: the standalone agent mounts its
+// own proc and devpts but hides neither /run nor /tmp of the stage before.
+func TestStandaloneKeepsEarlierRunUnderQEMU(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots a guest")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	res := guestImage(t, ctx)
+	agentBin := buildAgent(t)
+	v := bootVM(t, ctx, res, agentBin, proto.BootInfo{VMName: "handoff"}, "/sbin/handoff",
+		initrd.File{Path: "/sbin/handoff", Content: []byte(handoffInit), Mode: 0o755, HasMode: true})
+	c := v.connect(t, ctx)
+	defer c.Close()
+	if pid1, err := c.ReadFile(ctx, "/proc/1/cmdline"); err != nil || !strings.Contains(string(pid1), "provium-agent") {
+		t.Fatalf("PID 1 runs %q (%v), want the agent exec'd by the stage", pid1, err)
+	}
+	for path, want := range map[string]string{"/run/stage/late.ran": "from-stage\n", "/tmp/stage.txt": "kept\n"} {
+		if got, err := c.ReadFile(ctx, path); err != nil || string(got) != want {
+			t.Errorf("%s = %q, %v; want %q", path, got, err, want)
+		}
+	}
+	mounts := sh(t, ctx, c, "cat /proc/mounts")
+	if n := strings.Count(mounts, " /run "); n != 1 {
+		t.Errorf("%d mounts on /run, want the stage's one:\n%s", n, mounts)
+	}
+	if strings.Contains(mounts, " /tmp ") {
+		t.Errorf("the agent mounted over the stage's /tmp:\n%s", mounts)
+	}
+	for _, want := range []string{"proc /proc ", "sysfs /sys ", "devtmpfs /dev ", "devpts /dev/pts "} {
+		if !strings.Contains(mounts, want) {
+			t.Errorf("no %q in /proc/mounts:\n%s", want, mounts)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package guestinit
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"unsafe"
@@ -17,25 +18,41 @@ type mount struct {
 	source, target, fstype string
 	flags                  uintptr
 	data                   string
+	// keepExisting leaves a target that is already a mount point or a
+	// non-empty directory alone: an earlier stage (an init that switched
+	// root and exec'd the agent) may have put content there.
+	keepExisting bool
 }
 
 // standaloneMounts are what a standalone agent provides before anything
-// else runs; devpts needs /dev first.
+// else runs; devpts needs /dev first. proc, sysfs and devtmpfs are mounted
+// afresh whatever is there (they show the same kernel state).
 var standaloneMounts = []mount{
-	{"devtmpfs", "/dev", "devtmpfs", unix.MS_NOSUID, "mode=0755"},
-	{"proc", "/proc", "proc", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, ""},
-	{"sysfs", "/sys", "sysfs", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, ""},
-	{"tmpfs", "/tmp", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=1777"},
-	{"tmpfs", "/run", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=0755"},
-	{"devpts", "/dev/pts", "devpts", unix.MS_NOSUID | unix.MS_NOEXEC, "gid=5,mode=0620,ptmxmode=0666"},
+	{"devtmpfs", "/dev", "devtmpfs", unix.MS_NOSUID, "mode=0755", false},
+	{"proc", "/proc", "proc", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, "", false},
+	{"sysfs", "/sys", "sysfs", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, "", false},
+	{"tmpfs", "/tmp", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=1777", true},
+	{"tmpfs", "/run", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=0755", true},
+	{"devpts", "/dev/pts", "devpts", unix.MS_NOSUID | unix.MS_NOEXEC, "gid=5,mode=0620,ptmxmode=0666", false},
 }
 
 // MountStandalone mounts devtmpfs, proc, sysfs, /tmp, /run and devpts,
 // creating mount points as needed. An already mounted target (EBUSY, e.g. a
-// kernel with DEVTMPFS_MOUNT) is fine.
+// kernel with DEVTMPFS_MOUNT) is fine; /tmp and /run are left as they are
+// when they are mount points or hold files already.
 func MountStandalone() error {
 	var errs []error
 	for _, m := range standaloneMounts {
+		if m.keepExisting {
+			busy, err := Occupied(m.target)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if busy {
+				continue
+			}
+		}
 		if err := os.MkdirAll(m.target, 0o755); err != nil {
 			errs = append(errs, fmt.Errorf("mkdir %s: %w", m.target, err))
 			continue
@@ -49,6 +66,50 @@ func MountStandalone() error {
 	_ = os.Symlink("pts/ptmx", "/dev/ptmx")
 	_ = os.Symlink("/proc/self/fd", "/dev/fd")
 	return errors.Join(errs...)
+}
+
+// Occupied reports whether dir is a mount point or a directory with
+// entries, which a fresh mount would hide. A missing dir is not occupied;
+// a file that is not a directory is an error.
+func Occupied(dir string) (bool, error) {
+	var st unix.Statx_t
+	err := unix.Statx(unix.AT_FDCWD, dir, unix.AT_SYMLINK_NOFOLLOW, unix.STATX_TYPE, &st)
+	if errors.Is(err, unix.ENOENT) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("stat %s: %w", dir, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return false, fmt.Errorf("%s is not a directory", dir)
+	}
+	if st.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT != 0 {
+		if st.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0 {
+			return true, nil
+		}
+	} else if mp, err := crossesDevice(dir, st); err != nil || mp {
+		return mp, err
+	}
+	f, err := os.Open(dir)
+	if err != nil {
+		return false, fmt.Errorf("open %s: %w", dir, err)
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(1)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return false, fmt.Errorf("read %s: %w", dir, err)
+	}
+	return len(names) > 0, nil
+}
+
+// crossesDevice is the mount-point test of kernels without
+// STATX_ATTR_MOUNT_ROOT (before 5.8): dir and its parent differ in device.
+func crossesDevice(dir string, st unix.Statx_t) (bool, error) {
+	var parent unix.Statx_t
+	if err := unix.Statx(unix.AT_FDCWD, filepath.Dir(filepath.Clean(dir)), 0, 0, &parent); err != nil {
+		return false, fmt.Errorf("stat %s: %w", filepath.Dir(dir), err)
+	}
+	return parent.Dev_major != st.Dev_major || parent.Dev_minor != st.Dev_minor, nil
 }
 
 // SetClock sets CLOCK_REALTIME to secs since the epoch.
