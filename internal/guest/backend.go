@@ -34,8 +34,22 @@ const (
 	DefaultMemory       = 512 << 20
 	DefaultCPUs         = 1
 	DefaultAgentTimeout = 30 * time.Second
-	// consoleTailLines is how much console a boot failure carries.
+	// consoleTailLines is how much console the errors of operations on
+	// a dead VM and a diagnose without the agent carry.
 	consoleTailLines = 50
+	// A boot failure carries more: tests that expect a boot to fail
+	// (`pcall(vm.boot, vm)`) search the error for markers from early in
+	// that boot. 256 lines hold a whole `quiet` boot plus a few hundred
+	// lines of init output; 32 KiB keeps one error a size that reports,
+	// JUnit files and event streams carry without trouble.
+	bootFailureTailLines = 256
+	bootFailureTailBytes = 32 << 10
+	// consoleDrainWait is how long a boot failure after QEMU exited waits
+	// for the console's last bytes.
+	consoleDrainWait = time.Second
+	// agentErrExitWait is how long a failed agent handshake waits to see
+	// whether QEMU is exiting (then the boot error says so).
+	agentErrExitWait = 2 * time.Second
 )
 
 // Options configure a Backend shared by every file of a run.

@@ -146,3 +146,48 @@ func TestSeededVirtioRNG(t *testing.T) {
 		t.Fatal("hwrng bytes also occur in another seed's stream")
 	}
 }
+
+// A boot that fails carries a bounded console tail big enough for tests
+// that `pcall(vm.boot, vm)` and search the error for a marker from early
+// in that boot: one printed some 200 lines before the end is in it, one
+// 500 lines before is beyond the bound.
+func TestBootFailureCarriesAConsoleTail(t *testing.T) {
+	cfg := guesttest.Config(t)
+	halts := *cfg.Profiles["linux"]
+	halts.Name, halts.InjectAgent = "halts", false
+	cfg.Profiles["halts"] = &halts
+	b := newBackend(t, cfg)
+	// The guest prints its markers and filler to the console, then powers
+	// off: QEMU exits before any agent answers.
+	script := "#!/bin/sh\n" +
+		"exec >/dev/console 2>&1\n" +
+		"filler() { i=0; while [ $i -lt $1 ]; do echo \"filler line $i of $1\"; i=$((i+1)); done; }\n" +
+		"echo tail-marker-beyond-bound\n" +
+		"filler 300\n" +
+		"echo tail-marker-early-in-boot\n" +
+		"filler 200\n" +
+		"echo tail-marker-last-line\n" +
+		"sleep 1\n" +
+		"poweroff -f\n"
+	long := 180 * time.Second
+	_, err := b.ForFile("f").Start(context.Background(), lab.BootSpec{Name: "h", Path: "h", Profile: "halts",
+		Opts: lab.BootOpts{AgentTimeout: &long, Files: []lab.FileSpec{{Path: "/init", Content: script, Mode: 0o755}}}})
+	if err == nil {
+		t.Fatal("a guest that powers off booted")
+	}
+	msg := err.Error()
+	if !strings.Contains(msg, "QEMU exited before the agent answered") {
+		t.Fatalf("err = %v", err)
+	}
+	for _, want := range []string{"tail-marker-early-in-boot", "tail-marker-last-line", "filler line 199 of 200"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("the error lacks %q:\n%s", want, msg)
+		}
+	}
+	if strings.Contains(msg, "tail-marker-beyond-bound") {
+		t.Errorf("the tail is not bounded to %d lines: it holds the marker 500 lines back", bootFailureTailLines)
+	}
+	if len(msg) > bootFailureTailBytes+4<<10 {
+		t.Errorf("the error is %d bytes long", len(msg))
+	}
+}

@@ -155,10 +155,12 @@ func (g *Machine) connect(ctx context.Context) error {
 	select {
 	case d := <-ch:
 		if d.err != nil {
+			// A guest that halts breaks the agent channel before QEMU
+			// is reaped (longer on a loaded host): say it exited.
 			select {
 			case <-g.vm.Done():
 				return fmt.Errorf("QEMU exited before the agent answered (%s)", g.vm.Wait())
-			case <-time.After(100 * time.Millisecond):
+			case <-time.After(agentErrExitWait):
 			}
 			if ctx.Err() == context.DeadlineExceeded {
 				return fmt.Errorf("agent did not answer within %s", g.agentTimeout)
@@ -181,10 +183,22 @@ func (g *Machine) connect(ctx context.Context) error {
 	}
 }
 
-// failureDetail is the console and QEMU stderr tail for boot errors.
+// failureDetail is the console and QEMU stderr tail for boot errors: the
+// last bootFailureTailLines lines within bootFailureTailBytes. After QEMU
+// exited it first waits (briefly) for the console's last bytes, which a
+// halting guest printed last.
 func (g *Machine) failureDetail() string {
+	con := g.vm.Console()
+	select {
+	case <-g.vm.Done():
+		select {
+		case <-con.Done():
+		case <-time.After(consoleDrainWait):
+		}
+	default:
+	}
 	var sb strings.Builder
-	if lines := g.vm.ConsoleTail(consoleTailLines); len(lines) > 0 {
+	if lines := con.TailWithin(bootFailureTailLines, bootFailureTailBytes); len(lines) > 0 {
 		sb.WriteString("\n--- last console lines ---\n")
 		sb.WriteString(indent(lines, ""))
 	} else {

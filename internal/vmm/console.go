@@ -177,6 +177,35 @@ func (c *Console) Tail(n int) []string {
 	return tailLines(c.Bytes(), n)
 }
 
+// TailWithin is Tail(n) bounded to the last maxBytes bytes of the raw
+// output: a line the byte bound cuts is left out, unless it is the only
+// one, which is then kept from a UTF-8 boundary on.
+func (c *Console) TailWithin(n, maxBytes int) []string {
+	if maxBytes <= 0 {
+		return nil
+	}
+	b := c.Last(maxBytes + 1)
+	if len(b) <= maxBytes {
+		return tailLines(b, n)
+	}
+	cutAtLineStart := b[0] == '\n'
+	b = b[1:]
+	if !cutAtLineStart {
+		if i := bytes.IndexByte(b, '\n'); i >= 0 && len(bytes.TrimRight(b[i+1:], "\r\n")) > 0 {
+			b = b[i+1:]
+		} else {
+			for len(b) > 0 && b[0]&0xC0 == 0x80 {
+				b = b[1:]
+			}
+		}
+	}
+	return tailLines(b, n)
+}
+
+// Done is closed once the console has ended (QEMU closed it) and every
+// byte it sent is retained.
+func (c *Console) Done() <-chan struct{} { return c.done }
+
 // Close disconnects from the console and waits for the pump to stop.
 func (c *Console) Close() error {
 	err := c.conn.Close()

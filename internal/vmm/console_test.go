@@ -106,3 +106,44 @@ func TestTailLines(t *testing.T) {
 		t.Error("empty cases")
 	}
 }
+
+func TestConsoleTailWithin(t *testing.T) {
+	c, guest := newTestConsole(t, 1<<20)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	go guest.Write([]byte("first line\r\nsecond\r\nthird\r\n"))
+	if _, err := c.WaitFor(ctx, 0, []byte("third\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		n, max int
+		want   []string
+	}{
+		{10, 1 << 10, []string{"first line", "second", "third"}}, // everything fits
+		{2, 1 << 10, []string{"second", "third"}},                // the line bound wins
+		{10, 15, []string{"second", "third"}},                    // "first line" is cut: left out
+		{10, 8, []string{"third"}},                               // cut inside the previous line's CRLF
+		{10, 7, []string{"third"}},                               // cut exactly at a line start
+		{10, 5, []string{"ird"}},                                 // only a piece of one line fits (raw bytes count)
+		{10, 0, nil},
+	}
+	for _, tc := range cases {
+		if got := c.TailWithin(tc.n, tc.max); !slices.Equal(got, tc.want) {
+			t.Errorf("TailWithin(%d, %d) = %q, want %q", tc.n, tc.max, got, tc.want)
+		}
+	}
+	// A cut inside a multi-byte character starts at the next character.
+	go guest.Write([]byte("ééé"))
+	if _, err := c.WaitFor(ctx, 0, []byte("ééé")); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.TailWithin(10, 5); !slices.Equal(got, []string{"éé"}) {
+		t.Errorf("cut in a character: %q", got)
+	}
+	guest.Close()
+	select {
+	case <-c.Done():
+	case <-ctx.Done():
+		t.Fatal("Done not closed after the console ended")
+	}
+}
