@@ -263,34 +263,85 @@ func (l *Locator) locateWorker(ctx context.Context) (string, error) {
 	return l.buildWorker(ctx, root)
 }
 
-// WorkerCompilers are tried in order: musl makes a ~60 KiB static binary
-// (Debian's musl-tools), glibc's static one is ~13 times larger.
-var WorkerCompilers = [][]string{
-	{"musl-gcc", "-static", "-Os", "-s", "-Wall"},
-	{"cc", "-static", "-Os", "-s", "-Wall", "-pthread"},
+// WorkerCompiler is one way to build the worker executor.
+type WorkerCompiler struct {
+	// CC is the compiler driver; Flags go before the output and source.
+	CC    string
+	Flags []string
+	// MuslStart links musl's static-PIE start file (rcrt1.o) in place of
+	// the driver's own: Debian's musl-gcc specs know no -static-pie and
+	// would otherwise produce a binary that asks for a dynamic loader.
+	MuslStart bool
 }
 
-// buildWorker compiles cmd/provium-worker into the cache.
+// WorkerCompilers are tried in order: musl makes a ~60 KiB static binary
+// (Debian's musl-tools), glibc's static one is ~13 times larger. Both are
+// static PIEs (ET_DYN, no interpreter): a process whose exec policy demands
+// position-independent executables (a kernel mitigation a test may commit on
+// the agent) can still start workers.
+var WorkerCompilers = []WorkerCompiler{
+	{CC: "musl-gcc", MuslStart: true, Flags: []string{"-Os", "-s", "-Wall", "-fPIE", "-static-pie", "-nostartfiles",
+		"-Wl,-static,--no-dynamic-linker,-z,text"}},
+	{CC: "cc", Flags: []string{"-Os", "-s", "-Wall", "-pthread", "-fPIE", "-static-pie"}},
+}
+
+// muslStartFile finds musl's rcrt1.o: beside the Scrt1.o that the musl-gcc
+// driver links (its link line, printed by -###, names it).
+func muslStartFile(ctx context.Context, cc string) (string, error) {
+	out, _ := exec.CommandContext(ctx, cc, "-###", "provium-probe.o").CombinedOutput()
+	for _, f := range strings.Fields(string(out)) {
+		f = strings.Trim(f, `"'`)
+		if filepath.Base(f) != "Scrt1.o" {
+			continue
+		}
+		p := filepath.Join(filepath.Dir(f), "rcrt1.o")
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("worker: %s links %s but its static-PIE start file is missing: %w", cc, f, err)
+		}
+		return p, nil
+	}
+	return "", fmt.Errorf("worker: cannot find musl's start files: `%s -###` names no Scrt1.o (is musl-tools installed?)", cc)
+}
+
+// args are the compiler arguments that build src into out.
+func (c WorkerCompiler) args(ctx context.Context, src, out string) ([]string, error) {
+	args := append([]string{}, c.Flags...)
+	if c.MuslStart {
+		start, err := muslStartFile(ctx, c.CC)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, start)
+	}
+	return append(args, "-o", out, src), nil
+}
+
+// buildWorker compiles cmd/provium-worker into the cache with the first
+// compiler found.
 func (l *Locator) buildWorker(ctx context.Context, root string) (string, error) {
-	src := filepath.Join(root, workerSourceDir, "worker.c")
-	var cc []string
 	for _, c := range WorkerCompilers {
-		if _, err := exec.LookPath(c[0]); err == nil {
-			cc = c
-			break
+		if _, err := exec.LookPath(c.CC); err == nil {
+			return l.buildWorkerWith(ctx, root, c)
 		}
 	}
-	if cc == nil {
-		return "", errors.New("worker: no C compiler to build provium-worker (install musl-tools, or gcc and libc6-dev; `make build` does)")
+	return "", errors.New("worker: no C compiler to build provium-worker (install musl-tools, or gcc and libc6-dev; `make build` does)")
+}
+
+func (l *Locator) buildWorkerWith(ctx context.Context, root string, c WorkerCompiler) (string, error) {
+	src := filepath.Join(root, workerSourceDir, "worker.c")
+	dir := l.cacheDir()
+	// The arguments name the output; hash them with a placeholder for it.
+	key, err := c.args(ctx, src, "OUT")
+	if err != nil {
+		return "", err
 	}
 	h := sha256.New()
-	fmt.Fprintf(h, "cc %q\x00", cc)
+	fmt.Fprintf(h, "cc %q %q\x00", c.CC, key)
 	b, err := os.ReadFile(src)
 	if err != nil {
 		return "", fmt.Errorf("worker: %w", err)
 	}
 	h.Write(b)
-	dir := l.cacheDir()
 	out := filepath.Join(dir, WorkerName+"-"+hex.EncodeToString(h.Sum(nil))[:16])
 	if _, err := os.Stat(out); err == nil {
 		return out, nil
@@ -299,12 +350,15 @@ func (l *Locator) buildWorker(ctx context.Context, root string) (string, error) 
 		return "", fmt.Errorf("worker: create cache %s: %w", dir, err)
 	}
 	tmp := fmt.Sprintf("%s.tmp.%d", out, os.Getpid())
-	args := append(append([]string{}, cc[1:]...), "-o", tmp, src)
-	cmd := exec.CommandContext(ctx, cc[0], args...)
+	args, err := c.args(ctx, src, tmp)
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.CommandContext(ctx, c.CC, args...)
 	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
+	if b, err := cmd.CombinedOutput(); err != nil {
 		os.Remove(tmp)
-		return "", fmt.Errorf("worker: build %s with %s: %v\n%s", src, cc[0], err, out)
+		return "", fmt.Errorf("worker: build %s with %s: %v\n%s", src, c.CC, err, b)
 	}
 	if err := os.Rename(tmp, out); err != nil {
 		return "", fmt.Errorf("worker: install build: %w", err)
