@@ -107,6 +107,6 @@ test("batch sends several operations in one round trip", function(t)
   t:assert_eq(res[4].ok.size, 7)
   t:assert_eq(res[5].ok.stdout, "batched")
   -- A failing op does not stop the others.
-  t:assert_eq(res[6].err, "No such file or directory (os error 2, ENOENT)")
+  t:assert_eq(res[6].err, "No such file or directory (os error 2, ENOENT) (errno 2)")
   t:assert_eq(res[7].ok[1].name, "f")
 end)

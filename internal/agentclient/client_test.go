@@ -305,7 +305,7 @@ func TestReadWriteFileSmall(t *testing.T) {
 	}
 	_, err = c.ReadFile(ctx(t), filepath.Join(dir, "missing"))
 	wantErrno(t, err, syscall.ENOENT, "ENOENT")
-	if err.Error() != "No such file or directory (os error 2, ENOENT)" {
+	if err.Error() != "No such file or directory (os error 2, ENOENT) (errno 2)" {
 		t.Fatalf("error text %q", err.Error())
 	}
 	_, err = c.ReadFile(ctx(t), dir)
@@ -530,7 +530,7 @@ func TestBatch(t *testing.T) {
 	if res[0].Err != nil || res[0].Value != nil {
 		t.Fatalf("write: %+v", res[0])
 	}
-	if res[1].Err == nil || res[1].Err.Error() != "No such file or directory (os error 2, ENOENT)" {
+	if res[1].Err == nil || res[1].Err.Error() != "No such file or directory (os error 2, ENOENT) (errno 2)" {
 		t.Fatalf("read missing: %+v", res[1])
 	}
 	if v, ok := res[2].Value.([]byte); !ok || string(v) != "x\x00y" {

@@ -19,8 +19,9 @@ func newError(e *proto.Error) *Error {
 	return &Error{Errno: syscall.Errno(e.Errno), Name: e.Name, Message: e.Message}
 }
 
-// Error is `<strerror> (os error <N>, <ENAME>)`, e.g. `No such file or
-// directory (os error 2, ENOENT)`, ready to follow `vm:read_file("/x"): `.
+// Error is `<strerror> (os error <N>, <ENAME>) (errno <N>)`, e.g. `No such
+// file or directory (os error 2, ENOENT) (errno 2)`, ready to follow
+// `vm:read_file("/x"): `.
 func (e *Error) Error() string { return proto.ErrnoText(e.Message, int(e.Errno), e.Name) }
 
 // Is lets errors.Is(err, syscall.ENOENT) and friends work.

@@ -119,7 +119,7 @@ func (a *API) vmPushFile(L *lua.Thread) (int, error) {
 }
 
 // unwrapPathErr drops the path (the message names it already) and renders
-// an OS error as every OS error reads: `<strerror> (os error N, ENAME)`.
+// an OS error as every OS error reads: `<strerror> (os error N, ENAME) (errno N)`.
 func unwrapPathErr(err error) error {
 	var errno syscall.Errno
 	if errors.As(err, &errno) {

@@ -76,7 +76,7 @@ func (a *API) remember(vm *lab.VM, m *guest.Machine) {
 	a.machines[vm] = m
 }
 
-// opError formats an agent failure: `vm:<op>("<path>"): <strerror> (os error <N>, <ENAME>)`.
+// opError formats an agent failure: `vm:<op>("<path>"): <strerror> (os error <N>, <ENAME>) (errno <N>)`.
 func opError(op, path string, err error) error {
 	var ae *agentclient.Error
 	if errors.As(err, &ae) {

@@ -99,8 +99,8 @@ func TestProcessesWorkersSyscallsOnARealGuest(t *testing.T) {
 
 func TestSingleThreadedWorkersOnARealGuest(t *testing.T) {
 	res := runGuestFile(t, "worker.test.lua")
-	if len(res.Tests) != 6 {
-		t.Fatalf("%d tests ran, want 6", len(res.Tests))
+	if len(res.Tests) != 7 {
+		t.Fatalf("%d tests ran, want 7", len(res.Tests))
 	}
 }
 

@@ -17,20 +17,25 @@ type Error struct {
 	Message string `msgpack:"message"`
 }
 
-// Error renders `<strerror> (os error <N>, <ENAME>)`, the text the Lua
-// layer appends after `<object>:<method>("<path>"): `.
+// Error renders `<strerror> (os error <N>, <ENAME>) (errno <N>)`, the text
+// the Lua layer appends after `<object>:<method>("<path>"): `.
 func (e *Error) Error() string { return ErrnoText(e.Message, e.Errno, e.Name) }
 
+// errnoFormat is how every OS error reads (see ErrnoText).
+const errnoFormat = "%s (os error %d, %s) (errno %d)"
+
 // ErrnoText is how every OS error reads: the C library's wording, then
-// upstream's `(os error N)` form with our errno name added, e.g.
-// `Operation not supported (os error 95, EOPNOTSUPP)`. Suites written for
-// upstream match substrings such as `os error 95`. Without a name (not a
-// system error) it is the message alone.
+// both forms upstream's harness shows, with our errno name added to the
+// first, e.g. `Operation not supported (os error 95, ENOTSUP) (errno 95)`.
+// Upstream renders an agent's OS error as Rust's io::Error text, which ends
+// `(os error N)`, followed by `(errno N)`; suites written for it match
+// either (`os error 95`, `errno (%d+)`). Without a name (not a system
+// error) it is the message alone.
 func ErrnoText(message string, errno int, name string) string {
 	if name == "" {
 		return message
 	}
-	return fmt.Sprintf("%s (os error %d, %s)", message, errno, name)
+	return fmt.Sprintf(errnoFormat, message, errno, name, errno)
 }
 
 // ErrnoError builds the wire error for a system error number.

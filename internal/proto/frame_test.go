@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"regexp"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -48,14 +50,28 @@ func TestFrameBounds(t *testing.T) {
 
 func TestErrorText(t *testing.T) {
 	e := ErrorFrom(&wrapped{syscall.ENOENT})
-	if e.Error() != "No such file or directory (os error 2, ENOENT)" || e.Errno != 2 {
+	if e.Error() != "No such file or directory (os error 2, ENOENT) (errno 2)" || e.Errno != 2 {
 		t.Fatalf("got %q errno %d", e.Error(), e.Errno)
 	}
-	if got := ErrnoError(syscall.EIO).Error(); got != "Input/output error (os error 5, EIO)" {
+	if got := ErrnoError(syscall.EIO).Error(); got != "Input/output error (os error 5, EIO) (errno 5)" {
 		t.Fatalf("got %q", got)
 	}
 	if got := ErrorFrom(errors.New("plain")); got.Errno != 0 || got.Error() != "plain" {
 		t.Fatalf("got %+v", got)
+	}
+}
+
+// TestErrnoTextMatchesUpstreamSuites reads an OS error the two ways suites
+// written for upstream do: a substring `os error 95`, and the number after
+// `errno ` (Lua's `tostring(err):match("errno (%d+)")`).
+func TestErrnoTextMatchesUpstreamSuites(t *testing.T) {
+	text := "worker:run: " + ErrnoError(syscall.EOPNOTSUPP).Error()
+	if !strings.Contains(text, "os error 95") || !strings.Contains(text, "errno 95") {
+		t.Fatalf("%q lacks `os error 95` or `errno 95`", text)
+	}
+	m := regexp.MustCompile(`errno (\d+)`).FindStringSubmatch(ErrnoError(syscall.EACCES).Error())
+	if m == nil || m[1] != "13" {
+		t.Fatalf("errno (%%d+) on EACCES: got %q", m)
 	}
 }
 

@@ -1,7 +1,8 @@
 -- Workers are single-threaded guest processes: namespaces, credentials,
 -- root and cwd changed by their syscalls apply to all their later
 -- syscalls, commands and opens.
-local vm = provium:vm("worker", "linux", {memory = "256M"})
+-- agent_timeout: a loaded TCG machine can take well over 30 s to boot.
+local vm = provium:vm("worker", "linux", {memory = "256M", agent_timeout = 180})
 vm:boot()
 
 local SYS = {
@@ -100,4 +101,34 @@ test("the worker executor is a static position-independent executable", function
   t:assert(not elf:find("ld-musl", 1, true), "the worker names a dynamic loader")
   local w = vm:spawn_worker()
   t:assert_eq(w:run("echo started").stdout, "started\n")
+end)
+
+test("a failed spawn carries `os error N` and `errno N`, as upstream's suites read them", function(t)
+  -- The corpus's psb helpers read the errno of a refused spawn this way.
+  local function spawn_errno(fn)
+    local ok, err = pcall(fn)
+    if ok then return 0 end
+    local errno = tonumber(tostring(err):match("errno (%d+)"))
+    assert(errno, "unrecognised run() failure: " .. tostring(err))
+    return errno, tostring(err)
+  end
+  local w = vm:spawn_worker()
+  local missing = "/nonexistent-provium-binary"
+  for name, call in pairs({
+    ["worker:run"] = function() w:run(missing, {args = {}}) end,
+    ["worker:run_async"] = function() w:run_async(missing, {args = {"--help"}}) end,
+    ["vm:run"] = function() vm:run(missing, {}) end,
+    ["vm:run_async"] = function() vm:run_async(missing, {args = {}}) end,
+  }) do
+    local errno, text = spawn_errno(call)
+    t:assert_eq(errno, 2, name .. " did not fail with errno 2")
+    t:assert_contains(text, name)
+    t:assert_contains(text, "(os error 2, ENOENT)")
+  end
+  -- The shell form runs /bin/sh, which reports the missing program itself.
+  t:assert_eq(spawn_errno(function() w:run(missing) end), 0)
+  vm:write_file("/tmp/not-executable", "#!/bin/sh\n")
+  local errno, text = spawn_errno(function() w:run("/tmp/not-executable", {}) end)
+  t:assert_eq(errno, 13, text)
+  t:assert_contains(text, "os error 13")
 end)
