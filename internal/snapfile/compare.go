@@ -21,9 +21,10 @@ func CheckProfile(snap Manifest, vmName, vmProfile string) error {
 
 // Diff compares the parts of two manifests that must match for a migration
 // stream taken from one to load into a QEMU built from the other (40 §5),
-// and names the first difference; "" when compatible. Members, NIC
-// identities and the time-controlled flag are not compared: the restore
-// rewrites NIC identities and the clock anyway.
+// and names the first difference; "" when compatible. Members, NICs and
+// the time-controlled flag are not compared: the restore recreates the
+// snapshot's NICs whatever bridges the VM is on now (matching them up,
+// parking the rest), and rewrites NIC identities and the clock anyway.
 func Diff(snap, target Manifest) string {
 	switch {
 	case snap.Profile != target.Profile:
@@ -38,8 +39,6 @@ func Diff(snap, target Manifest) string {
 		return fmt.Sprintf("initrd: snapshot %s, target %s", idText(snap.Initrd), idText(target.Initrd))
 	case snap.HasRAM != target.HasRAM:
 		return fmt.Sprintf("RAM layout: snapshot fast-path=%t, target fast-path=%t", snap.HasRAM, target.HasRAM)
-	case len(snap.NICs) != len(target.NICs):
-		return fmt.Sprintf("nics: snapshot has %d, target %d", len(snap.NICs), len(target.NICs))
 	case len(snap.Disks) != len(target.Disks):
 		return fmt.Sprintf("disks: snapshot has %d, target %d", len(snap.Disks), len(target.Disks))
 	}

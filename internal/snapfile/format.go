@@ -57,6 +57,11 @@ type Manifest struct {
 	// HasRAM is true for fast-path snapshots, whose RAM travels as the
 	// `ram` member instead of inside the migration stream.
 	HasRAM bool `json:"has_ram"`
+	// RootPorts is the number of q35 PCIe root ports the machine had, and
+	// each NIC's and disk's Port the one it sat on: a restore lays the new
+	// machine out the same, so that devices hot-plugged after boot find
+	// their saved state. 0 (older files, pc) means the default layout.
+	RootPorts int `json:"root_ports,omitempty"`
 	// Members lists the members in file order. Write fills it in.
 	Members []MemberInfo `json:"members"`
 }
@@ -79,13 +84,17 @@ type Disk struct {
 	ReadOnly  bool   `json:"read_only"`
 	Path      string `json:"path,omitempty"`
 	Member    string `json:"member,omitempty"`
+	Port      string `json:"port,omitempty"`
 }
 
-// NIC is one network card in QEMU device order.
+// NIC is one network card in QEMU device order. Bridge is "" for a card
+// that is on no bridge (a vm fixture copy's card before bridge:attach);
+// MAC is the one the guest's driver carries.
 type NIC struct {
 	Bridge  string `json:"bridge"`
 	MAC     string `json:"mac"`
 	Address string `json:"address"`
+	Port    string `json:"port,omitempty"`
 }
 
 // MemberInfo is one member's name and exact byte size.

@@ -84,22 +84,16 @@ func (c Config) Argv() []string {
 	// A panicking guest must stop, not silently reboot into a fresh state.
 	add("-device", "pvpanic", "-action", "panic=shutdown")
 
-	ports := c.rootPorts()
-	for i, p := range ports {
+	l, _ := c.placement() // Validate reports a bad layout before Start
+	for i, p := range l.ports {
 		// chassis numbers must be unique per root port; 0 is reserved.
 		add("-device", fmt.Sprintf("pcie-root-port,id=%s,chassis=%d", p, i+1))
 	}
-	bus := func(i int) string {
-		if len(ports) == 0 {
-			return ""
-		}
-		return ports[i]
+	for _, n := range c.NICs {
+		add(nicArgs(n, c.virtioDriver("net"), l.of[n.ID])...)
 	}
-	for i, n := range c.NICs {
-		add(nicArgs(n, c.virtioDriver("net"), bus(i))...)
-	}
-	for i, d := range c.Disks {
-		add(diskArgs(d, c.virtioDriver("blk"), bus(len(c.NICs)+i))...)
+	for _, d := range c.Disks {
+		add(diskArgs(d, c.virtioDriver("blk"), l.of[d.ID])...)
 	}
 
 	add("-qmp", fmt.Sprintf("unix:%s,server=on,wait=off", optVal(c.QMPSocket())))
@@ -152,18 +146,73 @@ func hasParam(cmdline, prefix string) bool {
 	return false
 }
 
-// rootPorts names the PCIe root ports of a q35 machine: first one per
-// boot-time NIC and disk (in that order), then the spare ones. pc has none.
-func (c Config) rootPorts() []string {
+// layout is where a q35 machine's devices sit: its root ports in order
+// (hp0, hp1, …), the port of each NIC and disk by ID, and the ports left
+// for hot-plug. pc and microvm have no root ports.
+type layout struct {
+	ports []string
+	of    map[string]string
+	free  []string
+}
+
+// placement lays the devices out: pinned ones (NIC.Port, Disk.Port) on
+// their ports, the others on the first ports not pinned, NICs then disks
+// in order. There is one port per device plus HotplugPorts spare ones,
+// unless RootPorts fixes the number.
+func (c Config) placement() (layout, error) {
+	l := layout{of: map[string]string{}}
 	if c.Machine != MachineQ35 {
-		return nil
+		return l, nil
 	}
-	n := len(c.NICs) + len(c.Disks) + max(c.HotplugPorts, 0)
-	ports := make([]string, n)
-	for i := range ports {
-		ports[i] = fmt.Sprintf("hp%d", i)
+	n := c.RootPorts
+	if n <= 0 {
+		n = len(c.NICs) + len(c.Disks) + max(c.HotplugPorts, 0)
 	}
-	return ports
+	for i := range n {
+		l.ports = append(l.ports, fmt.Sprintf("hp%d", i))
+	}
+	type dev struct{ id, port string }
+	var devs []dev
+	for _, x := range c.NICs {
+		devs = append(devs, dev{x.ID, x.Port})
+	}
+	for _, x := range c.Disks {
+		devs = append(devs, dev{x.ID, x.Port})
+	}
+	used := map[string]bool{}
+	for _, d := range devs {
+		if d.port == "" {
+			continue
+		}
+		if !slices.Contains(l.ports, d.port) {
+			return l, fmt.Errorf("vmm: device %q: no root port %q (the machine has %d)", d.id, d.port, n)
+		}
+		if used[d.port] {
+			return l, fmt.Errorf("vmm: device %q: root port %q holds another device", d.id, d.port)
+		}
+		used[d.port] = true
+		l.of[d.id] = d.port
+	}
+	next := 0
+	for _, d := range devs {
+		if d.port != "" {
+			continue
+		}
+		for next < n && used[l.ports[next]] {
+			next++
+		}
+		if next == n {
+			return l, fmt.Errorf("vmm: device %q: no root port left (the machine has %d)", d.id, n)
+		}
+		used[l.ports[next]] = true
+		l.of[d.id] = l.ports[next]
+	}
+	for _, p := range l.ports {
+		if !used[p] {
+			l.free = append(l.free, p)
+		}
+	}
+	return l, nil
 }
 
 // DeviceID is the QEMU id of the guest device of a NIC or disk (the netdev or

@@ -308,3 +308,51 @@ func TestArgvExtraPorts(t *testing.T) {
 		}
 	}
 }
+
+// A restore pins devices where the snapshotted machine had them: the port
+// count is fixed, pinned devices keep their ports, the rest fill the first
+// free ones, and the unused ports stay free for hot-plug.
+func TestPlacementPinsRootPorts(t *testing.T) {
+	c := baseConfig()
+	c.RootPorts = 6
+	c.NICs = []NIC{
+		{ID: "net0", Socket: "/s/a.sock", MAC: "02:50:00:00:00:01"},
+		{ID: "net1", Socket: "/s/b.sock", MAC: "02:50:00:00:00:02", Port: "hp4"},
+	}
+	c.Disks = []Disk{{ID: "disk0", Path: "/d/a.img", Port: "hp0"}}
+	a := c.Argv()
+	for _, w := range []string{
+		"pcie-root-port,id=hp5,chassis=6",
+		"virtio-net-pci,netdev=net0,mac=02:50:00:00:00:01,id=net0-dev,bus=hp1",
+		"virtio-net-pci,netdev=net1,mac=02:50:00:00:00:02,id=net1-dev,bus=hp4",
+		"virtio-blk-pci,drive=disk0,id=disk0-dev,bus=hp0",
+	} {
+		if !slices.Contains(a, w) {
+			t.Errorf("missing -device %q in %q", w, a)
+		}
+	}
+	if slices.Contains(a, "pcie-root-port,id=hp6,chassis=7") {
+		t.Error("more root ports than RootPorts")
+	}
+	l, err := c.placement()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(l.free, []string{"hp2", "hp3", "hp5"}) {
+		t.Errorf("free ports %v, want [hp2 hp3 hp5]", l.free)
+	}
+
+	c.Disks[0].Port = "hp4"
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), `root port "hp4" holds another device`) {
+		t.Errorf("two devices on one port: %v", err)
+	}
+	c.Disks[0].Port = "hp9"
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), `no root port "hp9" (the machine has 6)`) {
+		t.Errorf("a port beyond RootPorts: %v", err)
+	}
+	c.Disks[0].Port = ""
+	c.RootPorts = 2
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "no root port") {
+		t.Errorf("more devices than ports: %v", err)
+	}
+}

@@ -66,6 +66,10 @@ type NIC struct {
 	// connect to: two guests joined directly, without a switch (the B6
 	// baseline).
 	Server bool
+	// Port pins the device to a q35 root port ("hp2"), as a restore must
+	// to put it where the snapshotted machine had it; "" takes the next
+	// root port in order. Ignored on pc and microvm.
+	Port string
 }
 
 // Disk is a virtio-blk disk: a raw image file or, when NBDSocket is set, an
@@ -78,6 +82,8 @@ type Disk struct {
 	// Serial is the virtio serial the guest reads from
 	// /sys/block/vdX/serial (the disk's id); virtio-blk keeps 20 bytes.
 	Serial string
+	// Port pins the device to a q35 root port, as NIC.Port.
+	Port string
 }
 
 // SerialPort is an extra virtio-serial port beside the agent's, backed by a
@@ -134,6 +140,12 @@ type Config struct {
 	// Boot-time NICs and disks get root ports of their own too, so that
 	// they can be detached like hot-plugged ones.
 	HotplugPorts int
+
+	// RootPorts, when positive, is the exact number of q35 root ports
+	// (hp0, hp1, …) instead of one per device plus HotplugPorts: a
+	// restore reproduces the snapshotted machine's PCI layout with it,
+	// including ports left by devices hot-plugged or detached since boot.
+	RootPorts int
 
 	// TSCkHz is passed to a microvm guest as tsc_early_khz=: without a PIT
 	// to calibrate against, the kernel otherwise hangs calibrating the TSC.
@@ -216,6 +228,9 @@ func (c Config) Validate() error {
 		if (d.Path == "") == (d.NBDSocket == "") {
 			return fmt.Errorf("vmm: disk %q needs exactly one of a path or an NBD socket", d.ID)
 		}
+	}
+	if _, err := c.placement(); err != nil {
+		return err
 	}
 	if len(c.ExtraPorts) > MaxExtraPorts {
 		return fmt.Errorf("vmm: %d extra virtio-serial ports (max %d)", len(c.ExtraPorts), MaxExtraPorts)

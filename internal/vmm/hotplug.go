@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 )
 
 // Hot-plug of NICs and disks on a running machine. On q35 every device sits
@@ -28,29 +27,40 @@ type plugged struct {
 // devices is the machine's hot-plug bookkeeping, guarded by Machine.mu.
 type devices struct {
 	byID      map[string]plugged
+	rootPorts int
 	freePorts []string
 	deleted   map[string]chan struct{} // device id → closed on DEVICE_DELETED
 }
 
 func newDevices(c Config) devices {
 	d := devices{byID: map[string]plugged{}, deleted: map[string]chan struct{}{}}
-	ports := c.rootPorts()
-	port := func(i int) string {
-		if i < len(ports) {
-			return ports[i]
-		}
-		return ""
+	l, _ := c.placement() // Start validated it
+	for _, n := range c.NICs {
+		d.byID[n.ID] = plugged{kindNIC, l.of[n.ID]}
 	}
-	for i, n := range c.NICs {
-		d.byID[n.ID] = plugged{kindNIC, port(i)}
+	for _, k := range c.Disks {
+		d.byID[k.ID] = plugged{kindDisk, l.of[k.ID]}
 	}
-	for i, k := range c.Disks {
-		d.byID[k.ID] = plugged{kindDisk, port(len(c.NICs) + i)}
-	}
-	if used := len(c.NICs) + len(c.Disks); used < len(ports) {
-		d.freePorts = slices.Clone(ports[used:])
-	}
+	d.rootPorts = len(l.ports)
+	d.freePorts = l.free
 	return d
+}
+
+// Placement is where the machine's devices sit now: how many q35 root
+// ports it has and the root port of each NIC and disk, by ID (boot-time
+// and hot-plugged alike). A restore passes both back (Config.RootPorts,
+// NIC.Port, Disk.Port) so that the saved device state finds its devices.
+// Off q35 there are no ports.
+func (m *Machine) Placement() (rootPorts int, ports map[string]string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ports = map[string]string{}
+	for id, p := range m.devs.byID {
+		if p.port != "" {
+			ports[id] = p.port
+		}
+	}
+	return m.devs.rootPorts, ports
 }
 
 // ErrNoHotplug is returned by AttachNIC/AttachDisk/Detach on a microvm.
