@@ -37,7 +37,7 @@ func netConfig(ctx context.Context, r proto.NetConfigReq) (proto.NetConfigResp, 
 		wait = time.Duration(r.WaitMs) * time.Millisecond
 	}
 	deadline := time.Now().Add(wait)
-	loaded := false
+	var loaded time.Time // the last driver load
 	for i, want := range r.Ifaces {
 		mac, err := net.ParseMAC(want.MAC)
 		if err != nil {
@@ -61,10 +61,12 @@ func netConfig(ctx context.Context, r proto.NetConfigReq) (proto.NetConfigResp, 
 				break
 			}
 			// A hot-plugged NIC needs its driver, which boot-time
-			// coldplug did not load when no NIC was present.
-			if !loaded {
+			// coldplug did not load when no NIC was present. The device
+			// may reach the PCI bus only after a first look (ACPI
+			// hot-plug is slow under TCG), so look again every second.
+			if time.Since(loaded) >= time.Second {
 				loadNewModules()
-				loaded = true
+				loaded = time.Now()
 				continue
 			}
 			if time.Now().After(deadline) {

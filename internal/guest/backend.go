@@ -348,7 +348,7 @@ func (b *Backend) start(ctx context.Context, file string, spec lab.BootSpec) (la
 	g.life = b.newLife(file, spec.Path)
 	g.disks = disks
 	g.charge = charge.keep()
-	g.net.nics = spec.NICs
+	g.net.boot(spec.NICs)
 	reset.m.Store(g)
 	g.origin = &origin{b: b, name: spec.Name, profile: spec.Profile, plan: p, profileInitrd: prof.Initrd, timeControlled: spec.Opts.InitialTime != nil}
 	// The stream flows from the start: holding it back until the agent

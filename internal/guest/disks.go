@@ -242,18 +242,22 @@ func (g *Machine) DetachDisk(ctx context.Context, id string) error {
 	return errors.Join(errs...)
 }
 
-// errHotplugSnapshot refuses snapshots of machines with hot-plugged disks:
-// a restore recreates disks as boot-time devices, which would not match
-// the saved device layout.
-const errFmtHotplugSnapshot = "disk `%s` was hot-plugged; snapshots keep boot-time disks only (give it in boot opts disks instead)"
+// errFmtHotplugSnapshot refuses snapshots of a machine whose hot-plugged
+// disk sits where only QEMU knows: off q35 there are no root ports to pin
+// it to, so a restore could not put it back where the guest saw it.
+const errFmtHotplugSnapshot = "disk `%s` was hot-plugged into a `%s` machine, where a restore could not put it back in place (use machine = \"q35\", the default, or give it in boot opts disks)"
 
-// checkSnapshot refuses what a snapshot cannot carry.
-func (s *diskSet) checkSnapshot() error {
+// checkSnapshot refuses what a snapshot cannot carry: hot-plugged disks
+// off q35.
+func (s *diskSet) checkSnapshot(machine vmm.MachineType) error {
+	if machine == vmm.MachineQ35 {
+		return nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, d := range s.list {
 		if d.attached {
-			return fmt.Errorf(errFmtHotplugSnapshot, d.id)
+			return fmt.Errorf(errFmtHotplugSnapshot, d.id, machine)
 		}
 	}
 	return nil
@@ -261,15 +265,16 @@ func (s *diskSet) checkSnapshot() error {
 
 // snapshot copies the owned images into dir — sparse or reflinked; a
 // mediated disk's copy is the guest's view, held writes included — and
-// describes every disk for the manifest. It runs while the guest is
-// stopped.
-func (s *diskSet) snapshot(dir string) ([]snapfile.Disk, []snapfile.Member, error) {
+// describes every disk for the manifest, with the root port it sits on
+// (ports, by QEMU node). Hot-plugged disks travel like boot-time ones. It
+// runs while the guest is stopped.
+func (s *diskSet) snapshot(dir string, ports map[string]string) ([]snapfile.Disk, []snapfile.Member, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	disks := []snapfile.Disk{}
 	var members []snapfile.Member
 	for i, d := range s.list {
-		sd := snapfile.Disk{Name: d.id, Format: "raw", Mediated: d.export != nil, ReadOnly: d.spec.ReadOnly}
+		sd := snapfile.Disk{Name: d.id, Format: "raw", Mediated: d.export != nil, ReadOnly: d.spec.ReadOnly, Port: ports[d.node]}
 		if !d.owned {
 			sd.Path = d.image
 			if st, err := os.Stat(d.image); err == nil {
@@ -319,6 +324,10 @@ func (s *diskSet) restore(disks []snapfile.Disk, members map[string]string, ctlO
 	vds, err := s.prepareAll(specs, ctlOf)
 	if err != nil {
 		return nil, err
+	}
+	// Each disk goes back on its root port (hot-plugged ones included).
+	for i := range vds {
+		vds[i].Port = disks[i].Port
 	}
 	// The copies are the machine's own now, like a template's.
 	return vds, nil

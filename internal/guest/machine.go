@@ -246,6 +246,7 @@ func (g *Machine) serveRNG(seed uint64) {
 func (g *Machine) watch() {
 	exit := g.vm.Wait()
 	g.disks.closeAll()
+	g.net.closeParked()
 	g.charge.Release()
 	g.exitInfo = exit
 	close(g.exit)
@@ -296,6 +297,7 @@ func (g *Machine) Stop(ctx context.Context) error {
 	g.closeAgent()
 	err := g.vm.Quit(ctx)
 	g.disks.closeAll() // QEMU is gone: nobody reads the exports any more
+	g.net.closeParked()
 	select {
 	case <-g.vm.Done():
 		g.charge.Release()

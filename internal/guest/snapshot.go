@@ -156,7 +156,7 @@ func (g *Machine) SnapshotPrepare(ctx context.Context) error {
 	if g.origin == nil {
 		return errors.New("this machine cannot be snapshotted (unknown origin)")
 	}
-	if err := g.disks.checkSnapshot(); err != nil {
+	if err := g.disks.checkSnapshot(g.vm.Config().Machine); err != nil {
 		return err
 	}
 	if err := g.checkNICSnapshot(); err != nil {
@@ -188,13 +188,16 @@ func (g *Machine) SnapshotSave(ctx context.Context, path string) error {
 			os.RemoveAll(tmp)
 		}
 	}()
-	if err := g.disks.checkSnapshot(); err != nil {
+	if err := g.disks.checkSnapshot(g.vm.Config().Machine); err != nil {
 		return err
 	}
 	var disks []snapfile.Disk
 	var members []snapfile.Member
+	// Where every card sits, so a restore puts hot-plugged ones back in
+	// place (the guest is stopped: nothing is plugged meanwhile).
+	rootPorts, ports := g.vm.Placement()
 	files, err := g.vm.SnapshotWith(ctx, tmp, func() (err error) {
-		disks, members, err = g.disks.snapshot(tmp)
+		disks, members, err = g.disks.snapshot(tmp, ports)
 		return err
 	})
 	if err != nil {
@@ -206,7 +209,8 @@ func (g *Machine) SnapshotSave(ctx context.Context, path string) error {
 	}
 	m.VMName = o.name
 	m.Disks = disks
-	m.NICs = g.manifestNICs()
+	m.NICs = g.manifestNICs(ports)
+	m.RootPorts = rootPorts
 	if files.RAM != "" {
 		members = append(members, snapfile.Member{Name: snapfile.MemberRAM, Path: files.RAM})
 	}
@@ -338,11 +342,9 @@ func (b *Backend) restore(ctx context.Context, file string, spec lab.BootSpec, s
 	if err != nil {
 		return nil, err
 	}
-	// The disks come from the snapshot (10-lua-api.md §6.1: recorded devices).
+	// The disks come from the snapshot (10-lua-api.md §6.1: recorded
+	// devices); so do the NICs, fitted to the VM's bridges below.
 	target.Disks = snapMan.Disks
-	for _, n := range spec.NICs {
-		target.NICs = append(target.NICs, snapfile.NIC{Bridge: n.Bridge, MAC: n.MAC})
-	}
 	if d := snapfile.Diff(snapMan, target); d != "" {
 		return nil, fmt.Errorf("snapshot does not fit this VM: %s", d)
 	}
@@ -371,19 +373,29 @@ func (b *Backend) restore(ctx context.Context, file string, spec lab.BootSpec, s
 		return nil, err
 	}
 	cfg := b.machineConfig(p, prof, spec.Path, dir)
-	if cfg.NICs, err = prepareNICs(dir, spec.NICs); err != nil {
+	cfg.RootPorts = snapMan.RootPorts
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("scratch: %w", err)
+	}
+	cfgNICs, nicDevs, extraNICs, err := fitNICs(dir, snapMan.NICs, spec.NICs)
+	if err != nil {
+		os.RemoveAll(dir)
 		return nil, err
 	}
+	cfg.NICs = cfgNICs
+	parked := &netState{devs: nicDevs}
 	reset := &resetHook{}
 	cfg.OnGuestReset = reset.fire
 	disks := &diskSet{dir: dir}
 	if cfg.Disks, err = disks.restore(snapMan.Disks, hot.Members, spec.DiskControl); err != nil {
+		parked.closeParked()
 		os.RemoveAll(dir)
 		return nil, err
 	}
 	began := time.Now()
 	m, err := vmm.Restore(ctx, cfg, files)
 	if err != nil {
+		parked.closeParked()
 		disks.closeAll()
 		// QEMU refusing the state is the snapshot's fault (30-runtime.md A9).
 		return nil, fmt.Errorf("%w: %v", snapfile.ErrCorrupt, err)
@@ -394,11 +406,12 @@ func (b *Backend) restore(ctx context.Context, file string, spec lab.BootSpec, s
 	g.charge = charge.keep()
 	reset.m.Store(g)
 	g.origin = &origin{b: b, name: spec.Name, profile: spec.Profile, plan: p, profileInitrd: prof.Initrd, timeControlled: timeControlled}
-	g.net.nics = spec.NICs
-	for _, n := range snapMan.NICs {
-		g.net.previous = append(g.net.previous, n.MAC)
-	}
+	g.net.devs = nicDevs
 	go g.serveRNG(p.seed) // the restored guest is past its boot
+	if err := g.linkParked(ctx); err != nil {
+		_ = g.Stop(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("unlinking the restored guest's parked NICs: %w", err)
+	}
 	if err := m.Resume(ctx); err != nil {
 		_ = g.Stop(context.WithoutCancel(ctx))
 		return nil, fmt.Errorf("resuming the restored guest: %w", err)
@@ -416,6 +429,14 @@ func (b *Backend) restore(ctx context.Context, file string, spec lab.BootSpec, s
 		if err != nil {
 			_ = g.Stop(context.WithoutCancel(ctx))
 			return nil, fmt.Errorf("re-syncing the guest clock: %w", err)
+		}
+	}
+	// NICs the VM has now that the snapshot lacked are hot-plugged, as an
+	// attach to a booted VM would.
+	for _, n := range extraNICs {
+		if err := g.plugNIC(ctx, n); err != nil {
+			_ = g.Stop(context.WithoutCancel(ctx))
+			return nil, fmt.Errorf("plugging the NIC on bridge `%s`: %w", n.Bridge, err)
 		}
 	}
 	g.life.spawn(spec.Profile, p.memory, p.cpus, "restore", began)

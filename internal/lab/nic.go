@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 
 	"github.com/provium/provium/internal/netsim"
@@ -132,6 +133,9 @@ type NICSpec struct {
 	MAC    string
 	Bridge string
 	Listen func(path string) error
+	// Adopt hands the port a connection QEMU already made (a restored
+	// card parked on no bridge, taken over by bridge:attach).
+	Adopt func(c net.Conn)
 	// Server makes QEMU itself listen on the path (Listen is still told
 	// it): two guests joined without a switch, for benchmarks.
 	Server bool
@@ -156,8 +160,11 @@ type NetConfig struct {
 
 // NetMachine is implemented by machines with network devices.
 type NetMachine interface {
-	// AttachNIC hot-plugs a NIC (QMP netdev_add + device_add).
-	AttachNIC(ctx context.Context, nic NICSpec) error
+	// AttachNIC gives the running machine a NIC: it hot-plugs one (QMP
+	// netdev_add + device_add), or takes over a card a restore left on no
+	// bridge (a vm fixture copy's). It returns the QEMU id of the card,
+	// which SetLink takes.
+	AttachNIC(ctx context.Context, nic NICSpec) (string, error)
 	// SetLink sets the carrier the guest sees on NIC id.
 	SetLink(ctx context.Context, id string, up bool) error
 	// ConfigureNet applies the guest's network configuration (agent) and

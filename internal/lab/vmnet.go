@@ -107,7 +107,7 @@ func (v *VM) bootNICs() ([]NICSpec, []*NIC, error) {
 		n.port = p
 		mac := n.mac.String()
 		n.bridge.mu.Unlock()
-		specs = append(specs, NICSpec{ID: fmt.Sprintf("net%d", len(specs)), MAC: mac, Bridge: n.bridge.name, Listen: p.Listen})
+		specs = append(specs, NICSpec{ID: fmt.Sprintf("net%d", len(specs)), MAC: mac, Bridge: n.bridge.name, Listen: p.Listen, Adopt: p.Adopt})
 		live = append(live, n)
 	}
 	return specs, live, nil
@@ -177,9 +177,10 @@ func (v *VM) hotplug(ctx context.Context, n *NIC) error {
 	v.mu.Unlock()
 	n.bridge.mu.Lock()
 	n.port = p
-	spec := NICSpec{ID: id, MAC: n.mac.String(), Bridge: n.bridge.name, Listen: p.Listen}
+	spec := NICSpec{ID: id, MAC: n.mac.String(), Bridge: n.bridge.name, Listen: p.Listen, Adopt: p.Adopt}
 	n.bridge.mu.Unlock()
-	if err := nm.AttachNIC(ctx, spec); err != nil {
+	id, err = nm.AttachNIC(ctx, spec)
+	if err != nil {
 		return fmt.Errorf(errFmtHotplug, v.name, n.bridge.name, err)
 	}
 	n.bridge.mu.Lock()

@@ -104,6 +104,41 @@ end)
 `,
 	"slow.test.lua": `test("slow", function(t) provium:vm_fixture("fixtures/slow") end)
 `,
+	"fixtures/node.fixture.lua": `local vm = provium:vm("node", "linux", {memory = "256M", agent_timeout = 180})
+provium:bridge("lan"):attach(vm)
+vm:boot()
+vm:write_file("/tmp/who", "node")
+return vm:snapshot()
+`,
+	"fixture_net.test.lua": `local function configured(t, vm, nic)
+  local ifname = nic:ifname()
+  t:assert(ifname ~= nil and ifname ~= "", "no guest interface for " .. vm:name())
+  t:assert_eq(vm:read_file("/sys/class/net/" .. ifname .. "/address"), nic:mac() .. "\n")
+  t:assert_contains(vm:run("ip -4 addr show dev " .. ifname).stdout, "inet " .. nic:ip() .. "/")
+end
+
+test("copies of a fixture join a bridge with the bridge's MACs, addresses and names", function(t)
+  local a = provium:vm_fixture("fixtures/node")
+  local b = provium:vm_fixture("fixtures/node")
+  t:assert_eq(b:name(), "node-2")
+  t:assert_eq(b:read_file("/tmp/who"), "node")
+  local lan = provium:bridge("lan")
+  lan:attach({a, b})
+  local na, nb = a:nic("lan"), b:nic("lan")
+  t:assert(na:mac() ~= nb:mac(), "the copies share a MAC")
+  t:assert(na:ip() ~= nb:ip(), "the copies share an address")
+  configured(t, a, na)
+  configured(t, b, nb)
+  a:run("ping -c 1 -W 2 node-2.lan"):assert_ok()
+  b:run("ping -c 1 -W 2 node.lan"):assert_ok()
+  -- a copy on the bridge snapshots and restores like any member
+  local s = b:snapshot()
+  b:shutdown()
+  b:restore(s)
+  configured(t, b, nb)
+  a:run("ping -c 1 -W 2 node-2.lan"):assert_ok()
+end)
+`,
 }
 
 func writeTree(t *testing.T, root string) {
@@ -351,5 +386,17 @@ func TestKillDuringBuild(t *testing.T) {
 	checkPassed(t, r.run(r.fixtures(c), "slow.test.lua"))
 	if c.started != 1 {
 		t.Errorf("after the kill: %s, want one build", c)
+	}
+}
+
+// TestFixtureCopiesJoinABridgeOnRealGuests: a vm fixture built on a bridge
+// comes back with its card on no bridge; bridge:attach takes the card over
+// with the bridge's MAC and address, so two copies ping each other by name.
+func TestFixtureCopiesJoinABridgeOnRealGuests(t *testing.T) {
+	r := newFixtureRun(t)
+	c := &counts{}
+	checkPassed(t, r.run(r.fixtures(c), "fixture_net.test.lua"))
+	if c.started != 1 || c.hit != 1 {
+		t.Errorf("fixture copies on a bridge: %s, want one build and one hit", c)
 	}
 }

@@ -195,3 +195,12 @@ func TestNetworkRawLinksByDefaultWithoutGuestOS(t *testing.T) {
 		t.Fatalf("%d tests ran", len(res.Tests))
 	}
 }
+
+// A VM hot-attached to a bridge after boot survives vm:snapshot/restore,
+// lab snapshots and reset_between_tests with its card, address and name.
+func TestNetworkHotAttachedVMSnapshotsOnRealGuests(t *testing.T) {
+	res := runGuestFile(t, "net_hotsnap.test.lua")
+	if len(res.Tests) != 3 {
+		t.Fatalf("%d tests ran", len(res.Tests))
+	}
+}

@@ -114,6 +114,11 @@ func (p *Port) accept(ln *net.UnixListener) {
 	}
 }
 
+// Adopt makes c, a QEMU netdev connection accepted elsewhere (a restored
+// card that was on no bridge), the port's connection, as if the port had
+// accepted it.
+func (p *Port) Adopt(c net.Conn) { p.serve(c) }
+
 // serve makes c the port's connection and reads frames from it.
 func (p *Port) serve(c net.Conn) {
 	p.mu.Lock()

@@ -13,8 +13,6 @@ test("a hot-attached booted VM gets its address and name", function()
   assert(b:nic("lan"):ip() ~= nil)
   b:run("ping -c 1 -W 2 a.lan"):assert_ok()
   a:run("ping -c 1 -W 2 b.lan"):assert_ok()
-  local ok, err = pcall(function() b:snapshot() end)
-  assert(not ok and tostring(err):find("hot-plugged on bridge `lan`", 1, true), tostring(err))
 end)
 
 test("addressing none leaves the link raw until the test configures it", function()
