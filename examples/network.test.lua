@@ -43,3 +43,14 @@ test("a capture holds the pings in pcap format", function(t)
   t:assert_eq(string.unpack("<I4", pcap, 21), 1)
   t:assert(#pcap >= 24 + 2 * (16 + 98), "an echo request and reply captured (" .. #pcap .. " bytes)")
 end)
+
+test("a VM attached after boot snapshots and restores in place", function(t)
+  local c = provium:vm("c", "linux", {memory = "256M"}):boot()
+  lan:attach(c) -- hot-plugged into the running guest
+  ping(c, "a.lan"):assert_ok()
+  local snap = c:snapshot()
+  c:shutdown()
+  c:restore(snap) -- the card comes back where the guest had it
+  ping(c, "a.lan"):assert_ok()
+  ping(a, "c.lan"):assert_ok()
+end)

@@ -151,15 +151,18 @@ func (p *parking) close() {
 // checkNICSnapshot refuses what a restore could not rebuild: hot-plugged
 // cards off q35.
 func (g *Machine) checkNICSnapshot() error {
-	m := g.vm.Config().Machine
-	if m == vmm.MachineQ35 {
+	return g.net.checkSnapshot(g.vm.Config().Machine)
+}
+
+func (s *netState) checkSnapshot(machine vmm.MachineType) error {
+	if machine == vmm.MachineQ35 {
 		return nil
 	}
-	g.net.mu.Lock()
-	defer g.net.mu.Unlock()
-	for _, d := range g.net.devs {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, d := range s.devs {
 		if d.hot {
-			return fmt.Errorf(errFmtHotNICSnapshot, d.spec.Bridge, m)
+			return fmt.Errorf(errFmtHotNICSnapshot, d.spec.Bridge, machine)
 		}
 	}
 	return nil
