@@ -27,16 +27,16 @@ import (
 var fixtureTree = map[string]string{
 	"helpers/setup.lua": `return {content = "v1"}`,
 	"fixtures/base.fixture.lua": `local h = require("helpers.setup")
-local vm = provium:vm("base", "linux", {memory = "256M"}):boot()
+local vm = provium:vm("base", "linux", {memory = "256M", agent_timeout = 180}):boot()
 vm:write_file("/tmp/fixture", h.content)
 return vm:snapshot()
 `,
-	"fixtures/other.fixture.lua": `local vm = provium:vm("other", "linux", {memory = "256M"}):boot()
+	"fixtures/other.fixture.lua": `local vm = provium:vm("other", "linux", {memory = "256M", agent_timeout = 180}):boot()
 vm:push_file("other.txt", "/tmp/other")
 return vm:snapshot()
 `,
 	"fixtures/other.txt": "o",
-	"fixtures/slow.fixture.lua": `local vm = provium:vm("slow", "linux", {memory = "256M"}):boot()
+	"fixtures/slow.fixture.lua": `local vm = provium:vm("slow", "linux", {memory = "256M", agent_timeout = 180}):boot()
 if os.getenv("PROVIUM_FIXTURE_CHILD_ROOT") then vm:run("sleep 120") end
 return vm:snapshot()
 `,
