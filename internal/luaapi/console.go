@@ -25,25 +25,33 @@ const (
 type consoleObj struct {
 	api *API
 	vm  *lab.VM
-	// expect consumes what it matched: a later expect (without `since`)
-	// searches from the end of the previous match in the same capture,
-	// so waiting for a boot marker again after vm:reset() waits for the
-	// new boot's (peios/integration-tests' power-loss tests rely on it).
+	// expect consumes what it matched, per pattern: a later expect of
+	// the same pattern (without `since`) searches from the end of its
+	// previous match in the same capture, and no expect looks before
+	// the current boot (vm:reset()). So a boot marker is waited for
+	// again after a reset (peios/integration-tests' power-loss tests),
+	// while marks of one boot still match in any order (its stage
+	// tests expect service start lines whose order varies, and marks
+	// earlier than the last one expected).
 	cursorOf *vmm.Console
-	cursor   int64
+	cursors  map[string]int64
 }
 
-// expectStart is where an expect without `since` starts in con.
-func (c *consoleObj) expectStart(con *vmm.Console) int64 {
-	if c.cursorOf != con {
-		return 0
+// expectStart is where an expect of pat without `since` starts in con.
+func (c *consoleObj) expectStart(con *vmm.Console, pat string) int64 {
+	from := con.BootStart()
+	if c.cursorOf == con {
+		from = max(from, c.cursors[pat])
 	}
-	return c.cursor
+	return from
 }
 
-// consumed records the end of a match of an expect without `since`.
-func (c *consoleObj) consumed(con *vmm.Console, end int64) {
-	c.cursorOf, c.cursor = con, end
+// consumed records the end of a match of pat by an expect without `since`.
+func (c *consoleObj) consumed(con *vmm.Console, pat string, end int64) {
+	if c.cursorOf != con {
+		c.cursorOf, c.cursors = con, map[string]int64{}
+	}
+	c.cursors[pat] = end
 }
 
 // console returns the capture of the VM's current or last machine.
@@ -129,7 +137,7 @@ func consoleExpect(L *lua.Thread, c *consoleObj) (int, error) {
 		}
 		timeout = d
 	}
-	since := int64(-1) // none: from the end of the previous match
+	since := int64(-1) // none: from the end of this pattern's previous match
 	if L.Type(4) == lua.TypeTable {
 		if L.RawGetField(4, "since") != lua.TypeNil {
 			n, ok := L.ToInteger(-1)
@@ -149,7 +157,7 @@ func consoleExpect(L *lua.Thread, c *consoleObj) (int, error) {
 		if con := c.console(); con != nil {
 			from := since
 			if since < 0 {
-				from = c.expectStart(con)
+				from = c.expectStart(con, pat)
 			}
 			end, found := int64(0), false
 			if timeout == 0 {
@@ -165,7 +173,7 @@ func consoleExpect(L *lua.Thread, c *consoleObj) (int, error) {
 			}
 			if found {
 				if since < 0 {
-					c.consumed(con, end)
+					c.consumed(con, pat, end)
 				}
 				L.PushString(pat)
 				return 1, nil

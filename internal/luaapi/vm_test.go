@@ -106,7 +106,7 @@ func TestSingleThreadedWorkersOnARealGuest(t *testing.T) {
 
 func TestCorpusSemanticsOnARealGuest(t *testing.T) {
 	res := runGuestFile(t, "corpus.test.lua")
-	if len(res.Tests) != 3 {
-		t.Fatalf("%d tests ran, want 3", len(res.Tests))
+	if len(res.Tests) != 4 {
+		t.Fatalf("%d tests ran, want 4", len(res.Tests))
 	}
 }

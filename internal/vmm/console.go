@@ -26,6 +26,7 @@ type Console struct {
 	mu      sync.Mutex
 	buf     []byte
 	start   int64         // history offset of buf[0]
+	boot    int64         // history offset where the current boot began (MarkBoot)
 	changed chan struct{} // closed and replaced on every append and at end
 	ended   bool
 	endErr  error
@@ -200,6 +201,22 @@ func (c *Console) TailWithin(n, maxBytes int) []string {
 		}
 	}
 	return tailLines(b, n)
+}
+
+// MarkBoot records that a new boot of the guest starts now (a reset of
+// the same QEMU): BootStart is the current offset from here on.
+func (c *Console) MarkBoot() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.boot = c.start + int64(len(c.buf))
+}
+
+// BootStart is the history offset where the current boot's output
+// begins: 0, or where the last MarkBoot was.
+func (c *Console) BootStart() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.boot
 }
 
 // Done is closed once the console has ended (QEMU closed it) and every

@@ -147,3 +147,20 @@ func TestConsoleTailWithin(t *testing.T) {
 		t.Fatal("Done not closed after the console ended")
 	}
 }
+
+func TestConsoleMarkBoot(t *testing.T) {
+	c, guest := newTestConsole(t, 1<<10)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if c.BootStart() != 0 {
+		t.Fatalf("boot start before any reset = %d", c.BootStart())
+	}
+	go guest.Write([]byte("first boot\n"))
+	if _, err := c.WaitFor(ctx, 0, []byte("first boot\n")); err != nil {
+		t.Fatal(err)
+	}
+	c.MarkBoot()
+	if got := c.BootStart(); got != int64(len("first boot\n")) {
+		t.Fatalf("boot start after a reset = %d, want %d", got, len("first boot\n"))
+	}
+}

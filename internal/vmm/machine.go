@@ -279,8 +279,12 @@ func (m *Machine) Pause(ctx context.Context) error { return m.simple(ctx, "stop"
 // Resume runs the vCPUs again (also the end of an incoming migration).
 func (m *Machine) Resume(ctx context.Context) error { return m.simple(ctx, "cont") }
 
-// SystemReset presses the reset button; QEMU keeps running.
-func (m *Machine) SystemReset(ctx context.Context) error { return m.simple(ctx, "system_reset") }
+// SystemReset presses the reset button; QEMU keeps running. The console
+// marks where the new boot's output begins.
+func (m *Machine) SystemReset(ctx context.Context) error {
+	m.console.MarkBoot()
+	return m.simple(ctx, "system_reset")
+}
 
 // PowerButton sends an ACPI power-button press; the guest decides what to do.
 func (m *Machine) PowerButton(ctx context.Context) error { return m.simple(ctx, "system_powerdown") }
