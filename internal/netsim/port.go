@@ -248,13 +248,18 @@ func (p *Port) writeLoop() {
 
 		if len(sent) > 0 {
 			if conn != nil && p.sw.linkUp(p.name) {
+				// Captured as handed to the guest's connection, before the
+				// write: a frame the guest has seen is in the capture.
+				at := time.Now()
+				for _, q := range sent {
+					for _, t := range taps {
+						t.write(q.f, at)
+					}
+				}
 				if _, err := conn.Write(buf); err == nil {
 					for _, q := range sent {
 						p.ctr.rxPackets.Add(1)
 						p.ctr.rxBytes.Add(uint64(len(q.f)))
-						for _, t := range taps {
-							t.write(q.f, time.Now())
-						}
 					}
 				}
 			}

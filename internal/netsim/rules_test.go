@@ -125,3 +125,39 @@ func TestRulesSmallFramesSkipTheQueueButPay(t *testing.T) {
 		t.Fatalf("the ACK's tokens were not charged: next data frame %v after the last", after.Sub(last))
 	}
 }
+
+// 1 MB arriving at once on an 8 Mbit/s link: the queue takes what fits in
+// its second, and what it takes leaves back to back at the rate, the first
+// at once, with no gap longer than one frame's cost (no stall). An idle
+// bucket lets no more than its small burst through at once, however long
+// it was idle.
+func TestRulesBandwidthBurstLeavesAtTheRateWithoutStalls(t *testing.T) {
+	const bps, size = 8_000_000, bucketMTU
+	r := newRules(1)
+	r.setWhole(Impairment{BandwidthBps: bps})
+	cost := r.wholeBucket.cost(size)
+	for round, start := range []time.Time{t0, t0.Add(time.Hour)} {
+		var deps []time.Time
+		for range (1 << 20) / size {
+			if at, v := r.decide("a", "b", false, size, start); v == deliver {
+				deps = append(deps, at)
+			}
+		}
+		if len(deps) < int(bucketQueue/cost) || !deps[0].Equal(start) {
+			t.Fatalf("round %d: %d frames queued, first leaves after %v; want ≥ %d, at once", round, len(deps), deps[0].Sub(start), int(bucketQueue/cost))
+		}
+		for i := 1; i < len(deps); i++ {
+			if gap := deps[i].Sub(deps[i-1]); gap > cost {
+				t.Fatalf("round %d: frame %d leaves %v after the previous (a frame costs %v)", round, i, gap, cost)
+			}
+		}
+		// Past the burst allowance every frame waits exactly its cost.
+		last := deps[len(deps)-1]
+		if got := float64((len(deps)-2)*size*8) / last.Sub(deps[1]).Seconds(); got < bps*0.999 || got > bps*1.001 {
+			t.Fatalf("round %d: queued frames leave at %.0f bit/s, want %d", round, got, bps)
+		}
+		if !deps[2].After(start) {
+			t.Fatalf("round %d: a third frame left at once; the burst allows 2", round)
+		}
+	}
+}

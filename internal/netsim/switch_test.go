@@ -2,10 +2,8 @@ package netsim
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
-	"errors"
-	"io"
+	"fmt"
 	"math"
 	"net"
 	"os"
@@ -370,46 +368,47 @@ func TestSwitchCapturesPcap(t *testing.T) {
 	g["b"].send(broadcast, "delivered")
 	g["a"].expect("delivered")
 	s.Close()
-	read := func(c *Capture) []string {
-		var all bytes.Buffer
-		for {
-			b, err := c.Read(context.Background())
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(b) > CaptureChunkMax {
-				t.Fatalf("chunk of %d bytes", len(b))
-			}
-			all.Write(b)
-		}
-		r, err := pcapgo.NewReader(&all)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if r.LinkType() != layers.LinkTypeEthernet || r.Snaplen() != 65535 {
-			t.Fatalf("link type %v snaplen %d", r.LinkType(), r.Snaplen())
-		}
-		var payloads []string
-		src := gopacket.NewPacketSource(r, layers.LinkTypeEthernet)
-		for p := range src.Packets() {
-			eth := p.Layer(layers.LayerTypeEthernet).(*layers.Ethernet)
-			payloads = append(payloads, string(eth.Payload))
-		}
-		return payloads
-	}
 	// The bridge capture sees both frames as accepted (before the
 	// partition); b's capture sees its own frame only (a's was dropped).
-	got := read(bc)
+	got := capturePayloads(t, bc)
 	slices.Sort(got)
 	if len(got) != 2 || got[0] != "delivered" || got[1] != "dropped" {
 		t.Fatalf("bridge capture = %q", got)
 	}
-	if got := read(pc); len(got) != 1 || got[0] != "delivered" {
+	if got := capturePayloads(t, pc); len(got) != 1 || got[0] != "delivered" {
 		t.Fatalf("port capture = %q", got)
 	}
+}
+
+// capturePayloads reads what a capture holds now (until EOF once ended)
+// as pcap and returns the frames' payloads.
+func capturePayloads(t *testing.T, c *Capture) []string {
+	t.Helper()
+	var all bytes.Buffer
+	for {
+		b, _ := c.Poll()
+		if b == nil {
+			break
+		}
+		if len(b) > CaptureChunkMax {
+			t.Fatalf("chunk of %d bytes", len(b))
+		}
+		all.Write(b)
+	}
+	r, err := pcapgo.NewReader(&all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.LinkType() != layers.LinkTypeEthernet || r.Snaplen() != 65535 {
+		t.Fatalf("link type %v snaplen %d", r.LinkType(), r.Snaplen())
+	}
+	var payloads []string
+	src := gopacket.NewPacketSource(r, layers.LinkTypeEthernet)
+	for p := range src.Packets() {
+		eth := p.Layer(layers.LayerTypeEthernet).(*layers.Ethernet)
+		payloads = append(payloads, string(eth.Payload))
+	}
+	return payloads
 }
 
 func TestSwitchStateRoundTrips(t *testing.T) {
@@ -432,4 +431,100 @@ func TestSwitchStateRoundTrips(t *testing.T) {
 		t.Fatalf("rules naming a survive its removal: %+v", st)
 	}
 	_ = os.Remove
+}
+
+// recvWithin waits up to 10 s for a frame with payload and returns when it
+// arrived.
+func (g *fakeGuest) recvWithin(payload string) time.Time {
+	g.t.Helper()
+	g.expect(payload)
+	return time.Now()
+}
+
+// A frame held by latency or shaping on an otherwise idle link leaves when
+// it is due, not when the next frame arrives: nothing else is sent after
+// it. Only lower bounds are asserted (the due time); the 10 s of expect is
+// the failure mode (a stalled queue), far above any scheduling delay.
+func TestSwitchHeldFrameLeavesOnAnIdleLink(t *testing.T) {
+	cases := []struct {
+		name   string
+		set    func(s *Switch)
+		frames int
+		min    time.Duration
+	}{
+		{"whole-bridge latency", func(s *Switch) { s.UpdateWhole(func(i *Impairment) { i.LatencyMs = 200 }) }, 1, 200 * time.Millisecond},
+		{"directional latency", func(s *Switch) { s.UpdatePair("a", "b", func(i *Impairment) { i.LatencyMs = 150 }) }, 1, 150 * time.Millisecond},
+		// 80 kbit/s: the burst lets two full frames go at once, the third
+		// waits one frame's cost (151 ms).
+		{"bandwidth queue", func(s *Switch) { s.UpdateWhole(func(i *Impairment) { i.BandwidthBps = 80_000 }) }, 3, 151 * time.Millisecond},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := newTestSwitch(t, 1)
+			g := guests(t, s, "a", "b")
+			c.set(s)
+			pad := string(make([]byte, bucketMTU-14))
+			start := time.Now()
+			for i := range c.frames {
+				g["a"].send(g["b"].mac, fmt.Sprint(i)+pad)
+			}
+			var last time.Time
+			for i := range c.frames {
+				last = g["b"].recvWithin(fmt.Sprint(i) + pad)
+			}
+			if d := last.Sub(start); d < c.min {
+				t.Fatalf("the held frame arrived after %v, before it was due (%v)", d, c.min)
+			}
+		})
+	}
+}
+
+// Under a directional partition a->b (and a delay b->a), a's port capture
+// holds every frame a sent and every frame delivered to it; b's holds its
+// own frames and none of a's; the bridge capture holds each frame once.
+// A frame a guest has received is in its port's capture already.
+func TestSwitchCapturesEveryFrameUnderDirectionalRules(t *testing.T) {
+	s := newTestSwitch(t, 1)
+	g := guests(t, s, "a", "b")
+	// Learn both MACs so the frames below go unicast.
+	g["a"].send(broadcast, "hello a")
+	g["b"].expect("hello a")
+	g["b"].send(broadcast, "hello b")
+	g["a"].expect("hello b")
+
+	bc, _ := s.Capture()
+	ac, _ := s.Port("a").Capture()
+	pc, _ := s.Port("b").Capture()
+	s.Partition("a", "b", true)
+	s.UpdatePair("b", "a", func(i *Impairment) { i.LatencyMs = 50 })
+	var fromA, fromB []string
+	for i := range 3 {
+		fromB = append(fromB, fmt.Sprintf("b%d", i))
+		g["b"].send(g["a"].mac, fromB[i])
+		if i < 2 {
+			fromA = append(fromA, fmt.Sprintf("a%d", i))
+			g["a"].send(g["b"].mac, fromA[i])
+		}
+	}
+	for _, p := range fromB {
+		g["a"].expect(p)
+	}
+	// Once b's last frame is in, every frame a sent before it has been
+	// decided (each port's frames are read in order): wait for a's.
+	waitFor(t, func() bool { return s.Port("a").Counters().TxPackets == 3 && s.Port("b").Counters().Dropped == 2 })
+
+	sorted := func(xs ...[]string) []string {
+		out := slices.Concat(xs...)
+		slices.Sort(out)
+		return out
+	}
+	check := func(name string, c *Capture, want []string) {
+		t.Helper()
+		if got := sorted(capturePayloads(t, c)); !slices.Equal(got, want) {
+			t.Errorf("%s capture = %q, want %q", name, got, want)
+		}
+	}
+	check("a's", ac, sorted(fromA, fromB))
+	check("b's", pc, sorted(fromB))
+	check("bridge", bc, sorted(fromA, fromB))
 }
