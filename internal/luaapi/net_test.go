@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/provium/provium/internal/guest"
 	"github.com/provium/provium/internal/guesttest"
@@ -56,12 +57,6 @@ func icmpEchoes(t *testing.T, path string) (requests, replies int) {
 }
 
 func TestNetworkRulesOnRealGuests(t *testing.T) {
-	// Known flaky in a clean CI run (an RTT of 10 s under a 200 ms rule, a
-	// capture missing one request, a TCP transfer timing out): issue 12
-	// stays open until it is fixed. Run it with PROVIUM_NET_RULES_TEST=1.
-	if os.Getenv("PROVIUM_NET_RULES_TEST") != "1" {
-		t.Skip("latency/bandwidth/capture rules test is known flaky (issue 12); set PROVIUM_NET_RULES_TEST=1 to run it")
-	}
 	dir := t.TempDir()
 	t.Setenv("PROVIUM_TEST_PCAP_DIR", dir)
 	res := runGuestFile(t, "net_rules.test.lua")
@@ -83,6 +78,98 @@ func TestNetworkRulesOnRealGuests(t *testing.T) {
 	if wReq != 5 || wRep != 3 {
 		t.Errorf("bridge capture: %d requests, %d replies; want every frame once as accepted (5, 3)", wReq, wRep)
 	}
+	checkLatencies(t, filepath.Join(dir, "lat_a.pcap"), filepath.Join(dir, "lat_b.pcap"))
+}
+
+// echoKey names one ICMP echo: the ping's payload size (the test's phase),
+// identifier and sequence number.
+type echoKey struct {
+	size    int
+	id, seq uint16
+}
+
+// echoTimes reads the capture timestamps (the host clock) of the echo
+// requests and replies in a pcap file.
+func echoTimes(t *testing.T, path string) (requests, replies map[echoKey]time.Time) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := pcapgo.NewReader(f)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	requests, replies = map[echoKey]time.Time{}, map[echoKey]time.Time{}
+	for p := range gopacket.NewPacketSource(r, layers.LinkTypeEthernet).Packets() {
+		l, ok := p.Layer(layers.LayerTypeICMPv4).(*layers.ICMPv4)
+		if !ok {
+			continue
+		}
+		k := echoKey{len(l.Payload), l.Id, l.Seq}
+		switch l.TypeCode.Type() {
+		case layers.ICMPv4TypeEchoRequest:
+			requests[k] = p.Metadata().Timestamp
+		case layers.ICMPv4TypeEchoReply:
+			replies[k] = p.Metadata().Timestamp
+		}
+	}
+	return requests, replies
+}
+
+// checkLatencies reads the latency test's pings from the captures of a's
+// port (a's requests as accepted, b's replies as delivered) and b's port
+// (a's requests as delivered, b's replies as accepted): per phase the
+// minimum over its pings of each one-way delay through the switch and of
+// the round trip at a's port, all on the host clock, so a loaded host's
+// guest clocks do not enter. Minimums: scheduling on a loaded host only
+// ever adds.
+func checkLatencies(t *testing.T, aPath, bPath string) {
+	t.Helper()
+	aReq, aRep := echoTimes(t, aPath)
+	bReq, bRep := echoTimes(t, bPath)
+	type mins struct{ ab, ba, rtt time.Duration }
+	phase := func(size int) mins {
+		m := mins{time.Hour, time.Hour, time.Hour}
+		n := 0
+		for k, sent := range aReq {
+			if k.size != size {
+				continue
+			}
+			arrived, ok1 := bReq[k]
+			answered, ok2 := bRep[k]
+			back, ok3 := aRep[k]
+			if !ok1 || !ok2 || !ok3 {
+				continue
+			}
+			n++
+			m.ab = min(m.ab, arrived.Sub(sent))
+			m.ba = min(m.ba, back.Sub(answered))
+			m.rtt = min(m.rtt, back.Sub(sent))
+		}
+		if n < 5 {
+			t.Fatalf("phase %d: %d complete pings in the captures, want at least 5 of 10", size, n)
+		}
+		return m
+	}
+	base, whole, dir := phase(56), phase(57), phase(58)
+	within := func(what string, got, want time.Duration) {
+		t.Helper()
+		if tol := max(want/5, 40*time.Millisecond); got < want-tol || got > want+tol {
+			t.Errorf("%s: %v, want %v ± %v", what, got, want, tol)
+		}
+	}
+	t.Logf("min one-way a->b / b->a / round trip: base %v %v %v, whole %v %v %v, directional %v %v %v",
+		base.ab, base.ba, base.rtt, whole.ab, whole.ba, whole.rtt, dir.ab, dir.ba, dir.rtt)
+	within("no rule: a->b", base.ab, 0)
+	within("no rule: b->a", base.ba, 0)
+	within("whole-bridge 200 ms: a->b", whole.ab, 200*time.Millisecond)
+	within("whole-bridge 200 ms: b->a", whole.ba, 200*time.Millisecond)
+	within("whole-bridge 200 ms: round trip added", whole.rtt-base.rtt, 400*time.Millisecond)
+	within("directional a->b 200 ms: a->b", dir.ab, 200*time.Millisecond)
+	within("directional a->b 200 ms: b->a", dir.ba, 0)
+	within("directional a->b 200 ms: round trip added", dir.rtt-base.rtt, 200*time.Millisecond)
 }
 
 func TestNetworkHotAttachAndRawLinksOnRealGuests(t *testing.T) {
