@@ -27,9 +27,10 @@ func TestNetworkBasicsOnRealGuests(t *testing.T) {
 	}
 }
 
-// icmpEchoes counts the ICMPv4 echo requests and replies in a pcap file,
-// which must parse with gopacket.
-func icmpEchoes(t *testing.T, path string) (requests, replies int) {
+// echoes calls fn with the timestamp (the host clock at the capture
+// point) of every ICMPv4 echo request and reply in a pcap file, which must
+// parse with gopacket as Ethernet.
+func echoes(t *testing.T, path string, fn func(l *layers.ICMPv4, at time.Time)) {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -44,15 +45,24 @@ func icmpEchoes(t *testing.T, path string) (requests, replies int) {
 		t.Fatalf("%s: link type %v", path, r.LinkType())
 	}
 	for p := range gopacket.NewPacketSource(r, layers.LinkTypeEthernet).Packets() {
-		if l := p.Layer(layers.LayerTypeICMPv4); l != nil {
-			switch l.(*layers.ICMPv4).TypeCode.Type() {
-			case layers.ICMPv4TypeEchoRequest:
-				requests++
-			case layers.ICMPv4TypeEchoReply:
-				replies++
+		if l, ok := p.Layer(layers.LayerTypeICMPv4).(*layers.ICMPv4); ok {
+			if typ := l.TypeCode.Type(); typ == layers.ICMPv4TypeEchoRequest || typ == layers.ICMPv4TypeEchoReply {
+				fn(l, p.Metadata().Timestamp)
 			}
 		}
 	}
+}
+
+// icmpEchoes counts the ICMPv4 echo requests and replies in a pcap file.
+func icmpEchoes(t *testing.T, path string) (requests, replies int) {
+	t.Helper()
+	echoes(t, path, func(l *layers.ICMPv4, _ time.Time) {
+		if l.TypeCode.Type() == layers.ICMPv4TypeEchoRequest {
+			requests++
+		} else {
+			replies++
+		}
+	})
 	return requests, replies
 }
 
@@ -88,33 +98,19 @@ type echoKey struct {
 	id, seq uint16
 }
 
-// echoTimes reads the capture timestamps (the host clock) of the echo
-// requests and replies in a pcap file.
+// echoTimes maps the echo requests and replies in a pcap file to their
+// capture timestamps.
 func echoTimes(t *testing.T, path string) (requests, replies map[echoKey]time.Time) {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r, err := pcapgo.NewReader(f)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
 	requests, replies = map[echoKey]time.Time{}, map[echoKey]time.Time{}
-	for p := range gopacket.NewPacketSource(r, layers.LinkTypeEthernet).Packets() {
-		l, ok := p.Layer(layers.LayerTypeICMPv4).(*layers.ICMPv4)
-		if !ok {
-			continue
-		}
+	echoes(t, path, func(l *layers.ICMPv4, at time.Time) {
 		k := echoKey{len(l.Payload), l.Id, l.Seq}
-		switch l.TypeCode.Type() {
-		case layers.ICMPv4TypeEchoRequest:
-			requests[k] = p.Metadata().Timestamp
-		case layers.ICMPv4TypeEchoReply:
-			replies[k] = p.Metadata().Timestamp
+		if l.TypeCode.Type() == layers.ICMPv4TypeEchoRequest {
+			requests[k] = at
+		} else {
+			replies[k] = at
 		}
-	}
+	})
 	return requests, replies
 }
 

@@ -101,8 +101,9 @@ test("latency: whole bridge both ways, directional one way", function()
   lan:reset()
   save("lat_a.pcap", ca)
   save("lat_b.pcap", cb)
-  -- The guest's own view, as a floor only: a guest clock that stalls or
-  -- races on a loaded host can only lengthen what it measures.
+  -- The guest's own view, as a floor only (the rule's 20 % below it): on a
+  -- loaded host a TCG guest's clock has been seen a few percent slow, and
+  -- in one CI run far ahead of the host's, so no ceiling holds there.
   assert(whole >= 320, string.format("a's ping saw %.1f ms under 2 x 200 ms %s", whole, clocks()))
   assert(dir >= 160, string.format("a's ping saw %.1f ms under a 200 ms a->b rule %s", dir, clocks()))
 end)
@@ -130,6 +131,7 @@ test("drop_rate 30 loses 30% of 1000 frames (directional, seeded)", function()
   local first = loss_run()
   local second = loss_run()
   lan:reset()
+  print(string.format("net_rules: lost %d and %d of 1000", first, second))
   -- ± 8 % is 5.5 standard deviations of a binomial(1000, 0.3).
   assert(math.abs(first / 10 - 30) <= 8, string.format("lost %.1f%% (want 30 ± 8)", first / 10))
   assert(second == first, string.format("the same seed dropped %d, then %d frames", first, second))
@@ -162,6 +164,7 @@ test("bandwidth_limit 8 Mbit/s holds TCP at 1 MB/s", function()
   local got = b:run("wc -c < /tmp/recv")
   assert(tonumber(got.stdout) == bytes, "b received " .. got.stdout)
   local rate = (c1 - c0) / (t1 - t0)
+  print(string.format("net_rules: %.0f B/s of frames at b's port %s", rate, clocks()))
   if math.abs(rate - 1e6) > 0.15e6 then
     -- Say whether the guests could have gone faster: on a host too loaded
     -- for two TCG guests to move 1 MB/s, no limit can hold them at it.
