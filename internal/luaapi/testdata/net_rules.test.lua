@@ -101,9 +101,9 @@ test("latency: whole bridge both ways, directional one way", function()
   lan:reset()
   save("lat_a.pcap", ca)
   save("lat_b.pcap", cb)
-  -- The guest's own view, as a floor only (the rule's 20 % below it): on a
-  -- loaded host a TCG guest's clock has been seen a few percent slow, and
-  -- in one CI run far ahead of the host's, so no ceiling holds there.
+  -- The guest's own view, as a floor only (the rule's 20 % below it): in
+  -- one CI run on a loaded host a guest's clock ran far ahead of the
+  -- host's, so no ceiling holds there.
   assert(whole >= 320, string.format("a's ping saw %.1f ms under 2 x 200 ms %s", whole, clocks()))
   assert(dir >= 160, string.format("a's ping saw %.1f ms under a 200 ms a->b rule %s", dir, clocks()))
 end)
