@@ -1,5 +1,6 @@
 -- The guest clock against one booted guest (the default image).
-local vm = provium:vm("c", "linux", {memory = "256M"})
+-- agent_timeout: a loaded TCG machine can take well over 30 s to boot.
+local vm = provium:vm("c", "linux", {memory = "256M", agent_timeout = 180})
 vm:boot()
 
 local function guest_date()
@@ -75,6 +76,25 @@ test("non-finite values are errors", function(t)
   t:assert_contains(e, "clock:advance: duration: cannot parse")
   e = t:assert_raises(function() c:set_ns(1.5) end)
   t:assert_contains(e, "clock:set_ns")
+end)
+
+test("set reaches back before the guest's boot; only a time below its uptime is refused", function(t)
+  local c = vm:clock()
+  local uptime = tonumber(vm:read_file("/proc/uptime"):match("^(%S+)"))
+  local booted_at = c:get() - uptime
+  -- Years before this boot, as the corpus's clock helpers set fixed dates.
+  local past = booted_at - 5 * 365 * 86400
+  c:set(past)
+  t:assert(math.abs(c:get() - past) < 10, "get " .. c:get() .. " after set " .. past)
+  t:assert(math.abs(guest_date() - past) < 10, "date after set " .. past)
+  -- Linux refuses CLOCK_REALTIME below CLOCK_MONOTONIC (epoch + uptime),
+  -- and any negative time.
+  local e = t:assert_raises(function() c:set(1) end)
+  t:assert_contains(e, "clock:set")
+  t:assert_contains(e, "EINVAL")
+  e = t:assert_raises(function() c:set(-1) end)
+  t:assert_contains(e, "EINVAL")
+  c:set(os.time())
 end)
 
 test("clock needs a booted vm", function(t)
