@@ -110,3 +110,15 @@ func TestCorpusSemanticsOnARealGuest(t *testing.T) {
 		t.Fatalf("%d tests ran, want 4", len(res.Tests))
 	}
 }
+
+func TestInFlightOpsFailWhenTheGuestGoesOnARealGuest(t *testing.T) {
+	res := runGuestFile(t, "inflight.test.lua")
+	if len(res.Tests) != 4 {
+		t.Fatalf("%d tests ran, want 4", len(res.Tests))
+	}
+	for _, tr := range res.Tests {
+		for _, l := range tr.Log {
+			t.Logf("%s: %s", tr.Name, l)
+		}
+	}
+}

@@ -95,8 +95,17 @@ func workerMethod(name string, body func(L *lua.Thread, w *workerObj) (int, erro
 	}
 }
 
-func workerErr(method string, err error) error {
+// opErr formats a failed worker operation. A worker's session rides on
+// the VM's agent session; when that one ended (the guest rebooted or
+// stopped under the call) the error says so, as vm:run's does, rather than
+// blaming the worker.
+func (w *workerObj) opErr(method string, err error) error {
 	if errors.Is(err, agentclient.ErrClosed) {
+		select {
+		case <-w.s.agent.Done():
+			return fmt.Errorf("worker:%s: %w", method, agentclient.ErrClosed)
+		default:
+		}
 		return fmt.Errorf("worker:%s: %s", method, errWorkerClosed)
 	}
 	var ae *agentclient.Error
@@ -117,7 +126,7 @@ func (a *API) workerClass() lua.Class {
 				}
 				res, err := w.w.Exec(L.Context(), req)
 				if err != nil {
-					return 0, ctxErr(L.Context(), workerErr("run", err))
+					return 0, ctxErr(L.Context(), w.opErr("run", err))
 				}
 				if err := pushRunResult(L, res, argvOf(req)); err != nil {
 					return 0, err
@@ -161,14 +170,14 @@ func (a *API) workerClass() lua.Class {
 					}
 				}
 				if err := w.w.Kill(L.Context(), sig); err != nil {
-					return 0, ctxErr(L.Context(), workerErr("kill", err))
+					return 0, ctxErr(L.Context(), w.opErr("kill", err))
 				}
 				return 0, nil
 			}),
 			"join": workerMethod("join", func(L *lua.Thread, w *workerObj) (int, error) {
 				n, err := w.w.Join(L.Context())
 				if err != nil {
-					return 0, ctxErr(L.Context(), workerErr("join", err))
+					return 0, ctxErr(L.Context(), w.opErr("join", err))
 				}
 				L.PushInteger(int64(n))
 				return 1, nil
@@ -187,7 +196,7 @@ func (a *API) workerClass() lua.Class {
 					return 0, err
 				}
 				if err := w.Close(L.Context()); err != nil {
-					return 0, ctxErr(L.Context(), workerErr("close", err))
+					return 0, ctxErr(L.Context(), w.opErr("close", err))
 				}
 				return 0, nil
 			},
