@@ -90,11 +90,7 @@ func TestProcessesWorkersSyscallsOnARealGuest(t *testing.T) {
 		buf := make([]byte, 1<<20)
 		t.Errorf("goroutines grew from %d to %d:\n%s", before, after, buf[:runtime.Stack(buf, true)])
 	}
-	for _, tr := range res.Tests {
-		for _, l := range tr.Log {
-			t.Logf("%s: %s", tr.Name, l)
-		}
-	}
+	logTests(t, res)
 }
 
 func TestSingleThreadedWorkersOnARealGuest(t *testing.T) {
@@ -116,6 +112,20 @@ func TestInFlightOpsFailWhenTheGuestGoesOnARealGuest(t *testing.T) {
 	if len(res.Tests) != 4 {
 		t.Fatalf("%d tests ran, want 4", len(res.Tests))
 	}
+	logTests(t, res)
+}
+
+func TestAgentCommandLineOnARealGuest(t *testing.T) {
+	res := runGuestFile(t, "agentcli.test.lua")
+	if len(res.Tests) != 2 {
+		t.Fatalf("%d tests ran, want 2", len(res.Tests))
+	}
+	logTests(t, res)
+}
+
+// logTests shows what the file's tests logged (t:log), e.g. timings.
+func logTests(t *testing.T, res *result.File) {
+	t.Helper()
 	for _, tr := range res.Tests {
 		for _, l := range tr.Log {
 			t.Logf("%s: %s", tr.Name, l)

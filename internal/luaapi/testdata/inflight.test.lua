@@ -25,46 +25,39 @@ local function boot_id()
   return vm:read_file("/proc/sys/kernel/random/boot_id")
 end
 
--- The VM stays booted, on a new boot, and answers again.
-local function rebooted(t, before)
+-- fn is cut off by a reset of the guest: it fails promptly saying the
+-- agent session ended, and the VM stays booted, on a new boot, and answers.
+local function cut_off_by_reset(t, what, fn)
+  local before = boot_id()
+  local e = raises_promptly(t, what, fn)
+  t:assert_contains(e, what .. ": ")
+  t:assert_contains(e, "the agent session ended")
   t:assert_eq(vm:state(), "booted")
   t:assert_eq(vm:run("echo up").stdout, "up\n")
   t:assert(boot_id() ~= before, "the guest did not boot again")
 end
 
 test("vm:run in flight when the guest resets itself (sysrq b)", function(t)
-  local before = boot_id()
-  local e = raises_promptly(t, "vm:run", function()
+  cut_off_by_reset(t, "vm:run", function()
     vm:run("(sleep 2; echo b > /proc/sysrq-trigger) & sleep " .. HANG)
   end)
-  t:assert_contains(e, "vm:run")
-  t:assert_contains(e, "the agent session ended")
-  rebooted(t, before)
 end)
 
 test("worker:run in flight when the guest reboots (reboot -f)", function(t)
-  local before = boot_id()
   local w = vm:spawn_worker()
-  local e = raises_promptly(t, "worker:run", function()
+  cut_off_by_reset(t, "worker:run", function()
     w:run("(sleep 2; reboot -f) & sleep " .. HANG)
   end)
-  t:assert_contains(e, "worker:run")
-  t:assert_contains(e, "the agent session ended")
-  rebooted(t, before)
-  e = t:assert_raises(function() w:run("true") end)
+  local e = t:assert_raises(function() w:run("true") end)
   t:assert_contains(e, "stale handle (vm `inflight` was reset)")
 end)
 
 test("a blocked worker:syscall when the guest resets", function(t)
-  local before = boot_id()
   local w = vm:spawn_worker()
   vm:run_async("sleep 2; echo b > /proc/sysrq-trigger")
-  local e = raises_promptly(t, "worker:syscall", function()
+  cut_off_by_reset(t, "worker:syscall", function()
     w:syscall(34) -- pause(2): returns only on a signal
   end)
-  t:assert_contains(e, "worker:syscall")
-  t:assert_contains(e, "the agent session ended")
-  rebooted(t, before)
 end)
 
 test("vm:run and worker:run in flight when the guest powers off", function(t)
