@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"debug/elf"
 	"io"
@@ -8,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -69,6 +73,47 @@ func TestAgentBinary(t *testing.T) {
 		exercise(t, conn)
 		if err := cmd.Wait(); err != nil {
 			t.Fatalf("agent exit after the session: %v", err)
+		}
+	})
+
+	t.Run("help", func(t *testing.T) {
+		var stdout, stderr bytes.Buffer
+		cmd := exec.Command(bin, "--help")
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("--help: %v (stderr %q)", err, stderr.String())
+		}
+		if !strings.Contains(stdout.String(), "usage: provium-agent") || stderr.Len() != 0 {
+			t.Fatalf("--help: stdout %q, stderr %q; want the usage on stdout only", stdout.String(), stderr.String())
+		}
+	})
+
+	t.Run("port", func(t *testing.T) {
+		cmd := exec.Command(bin, "--port", "7250")
+		stderr, err := cmd.StderrPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer cmd.Process.Kill()
+		// It says where it serves (or that this host has no vsock) once it
+		// is ready; it must then still be running, until killed.
+		line, err := bufio.NewReader(stderr).ReadString('\n')
+		if !strings.Contains(line, "listening on vsock port 7250") && !strings.Contains(line, "no vsock") {
+			t.Fatalf("--port 7250 said %q (%v)", line, err)
+		}
+		if err := cmd.Process.Signal(syscall.Signal(0)); err != nil {
+			t.Fatalf("--port 7250 is gone after saying %q: %v", line, err)
+		}
+		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		err = cmd.Wait()
+		ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
+		if !ws.Signaled() || ws.Signal() != syscall.SIGTERM {
+			t.Fatalf("--port 7250 after SIGTERM: %v; want killed by the signal", err)
 		}
 	})
 
