@@ -91,10 +91,12 @@ func netConfig(ctx context.Context, r proto.NetConfigReq) (proto.NetConfigResp, 
 	if err := writeHosts(hostsFile, r.Hosts); err != nil {
 		return out, err
 	}
-	if err := ensureNsswitch(); err != nil {
-		return out, err
+	if len(r.Hosts) > 0 {
+		if err := ensureNsswitch(); err != nil {
+			return out, err
+		}
 	}
-	if err := setDefaultRoute(r.Gateway); err != nil {
+	if err := setDefaultRoute(r.Gateway, r.PrevGateway); err != nil {
 		return out, err
 	}
 	if len(r.DNS) > 0 {
@@ -206,31 +208,39 @@ func linkUp(fd int, ifname string) error {
 	return nil
 }
 
-// writeHosts replaces Provium's block of the hosts file (the rest is the
-// guest's own and stays as it is).
+// writeHosts replaces Provium's block of the hosts file; the rest is the
+// guest's own and stays as it is. With no entries a file without our block
+// is not touched (nor created).
 func writeHosts(path string, entries []proto.HostEntry) error {
 	old, err := os.ReadFile(path)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	missing := errors.Is(err, os.ErrNotExist)
+	if err != nil && !missing {
 		return fmt.Errorf("net_config: %w", err)
 	}
 	var keep []string
-	inBlock := false
-	for _, line := range strings.Split(string(old), "\n") {
-		switch {
-		case line == hostsBegin:
-			inBlock = true
-		case line == hostsEnd:
+	inBlock, hadBlock := false, false
+	for _, line := range strings.SplitAfter(string(old), "\n") {
+		switch bare := strings.TrimSuffix(line, "\n"); {
+		case bare == hostsBegin:
+			inBlock, hadBlock = true, true
+		case bare == hostsEnd:
 			inBlock = false
 		case !inBlock && line != "":
 			keep = append(keep, line)
 		}
 	}
-	if len(keep) == 0 {
-		keep = []string{"127.0.0.1 localhost"}
+	if len(entries) == 0 && !hadBlock {
+		return nil
+	}
+	if missing {
+		keep = []string{"127.0.0.1 localhost\n"}
 	}
 	var sb strings.Builder
 	for _, l := range keep {
-		sb.WriteString(l + "\n")
+		sb.WriteString(l)
+	}
+	if s := sb.String(); s != "" && !strings.HasSuffix(s, "\n") {
+		sb.WriteString("\n")
 	}
 	if len(entries) > 0 {
 		sb.WriteString(hostsBegin + "\n")
@@ -281,14 +291,36 @@ type rtentry struct {
 	irtt    uint16
 }
 
-// setDefaultRoute replaces the IPv4 default route: via gw, or none.
-func setDefaultRoute(gw string) error {
+// setDefaultRoute replaces every IPv4 default route by one via gw. With
+// gw empty it removes only a default route via prev (the uplink's, which
+// an earlier call set) and leaves the guest's own routes alone.
+func setDefaultRoute(gw, prev string) error {
+	if gw == "" && prev == "" {
+		return nil
+	}
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("net_config: socket: %w", err)
 	}
 	defer unix.Close(fd)
 	any4 := unix.RawSockaddrInet4{Family: unix.AF_INET}
+	if gw == "" {
+		a, err := parseGateway(prev)
+		if err != nil {
+			return err
+		}
+		// The kernel matches the gateway too, so another default route
+		// stays (ESRCH: ours is gone already).
+		rt := rtentry{dst: any4, genmask: any4, gateway: unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: a.As4()}}
+		if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCDELRT, uintptr(unsafe.Pointer(&rt))); e != 0 && e != unix.ESRCH {
+			return fmt.Errorf("net_config: remove default route via %s: %w", prev, e)
+		}
+		return nil
+	}
+	a, err := parseGateway(gw)
+	if err != nil {
+		return err
+	}
 	// Delete every default route there is (ESRCH: none left).
 	for range 8 {
 		rt := rtentry{dst: any4, genmask: any4, gateway: any4}
@@ -296,16 +328,17 @@ func setDefaultRoute(gw string) error {
 			break
 		}
 	}
-	if gw == "" {
-		return nil
-	}
-	a, err := netip.ParseAddr(gw)
-	if err != nil || !a.Is4() {
-		return &proto.Error{Message: fmt.Sprintf("net_config: bad gateway %q", gw)}
-	}
 	rt := rtentry{dst: any4, genmask: any4, gateway: unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: a.As4()}, flags: unix.RTF_UP | unix.RTF_GATEWAY}
 	if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCADDRT, uintptr(unsafe.Pointer(&rt))); e != 0 {
 		return fmt.Errorf("net_config: default route via %s: %w", gw, e)
 	}
 	return nil
+}
+
+func parseGateway(s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(s)
+	if err != nil || !a.Is4() {
+		return netip.Addr{}, &proto.Error{Message: fmt.Sprintf("net_config: bad gateway %q", s)}
+	}
+	return a, nil
 }

@@ -35,6 +35,9 @@ type nicDev struct {
 type netState struct {
 	mu   sync.Mutex
 	devs []*nicDev
+	// gateway is the default route the agent last set for an uplink ("":
+	// none), removed again when the uplink goes away.
+	gateway string
 }
 
 // boot records the cards a machine started with.
@@ -375,8 +378,12 @@ func (g *Machine) ConfigureNet(ctx context.Context, cfg lab.NetConfig) ([]string
 			prev[d.spec.MAC] = d.previous
 		}
 	}
+	prevGW := g.net.gateway
 	g.net.mu.Unlock()
 	req := proto.NetConfigReq{Gateway: cfg.Gateway, DNS: cfg.DNS, Ifaces: []proto.NetIface{}, Hosts: []proto.HostEntry{}}
+	if prevGW != cfg.Gateway {
+		req.PrevGateway = prevGW
+	}
 	for _, i := range cfg.Ifaces {
 		req.Ifaces = append(req.Ifaces, proto.NetIface{MAC: i.MAC, Address: i.Address, Previous: prev[i.MAC]})
 	}
@@ -387,6 +394,9 @@ func (g *Machine) ConfigureNet(ctx context.Context, cfg lab.NetConfig) ([]string
 	if err != nil {
 		return nil, fmt.Errorf("agent net_config: %w", err)
 	}
+	g.net.mu.Lock()
+	g.net.gateway = cfg.Gateway
+	g.net.mu.Unlock()
 	return names, nil
 }
 

@@ -287,3 +287,10 @@ func TestNetworkHotAttachedVMSnapshotsOnRealGuests(t *testing.T) {
 		t.Fatalf("%d tests ran", len(res.Tests))
 	}
 }
+
+func TestNetworkRawLinksLeaveTheGuestAlone(t *testing.T) {
+	res := runGuestFile(t, "net_raw.test.lua")
+	if len(res.Tests) != 1 {
+		t.Fatalf("%d tests ran", len(res.Tests))
+	}
+}

@@ -4,7 +4,9 @@ package proto
 // match the host's bridges: it loads the drivers of NICs that appeared
 // (hot-plug), waits for each NIC by MAC, sets the addresses asked for,
 // replaces Provium's block of /etc/hosts and the default route and DNS of
-// the uplink. A NIC without an Address is left alone (raw links).
+// the uplink. A NIC without an Address is left alone (raw links); with no
+// hosts entries and no gateway (addressing "none") the guest's files and
+// routes are not touched at all.
 const OpNetConfig = "net_config"
 
 // NetIface is one NIC of the guest, found by its MAC.
@@ -29,10 +31,14 @@ type HostEntry struct {
 type NetConfigReq struct {
 	Ifaces []NetIface  `msgpack:"ifaces"`
 	Hosts  []HostEntry `msgpack:"hosts"`
-	// Gateway is the default route's next hop ("" for none); DNS the
-	// resolver addresses written to /etc/resolv.conf (none: left alone).
-	Gateway string   `msgpack:"gateway,omitempty"`
-	DNS     []string `msgpack:"dns,omitempty"`
+	// Gateway is the default route's next hop: when set it replaces every
+	// IPv4 default route. "" leaves the default routes alone, except one
+	// via PrevGateway (the Gateway of an earlier call, an uplink since
+	// disabled), which is removed. DNS is the resolver addresses written
+	// to /etc/resolv.conf (none: left alone).
+	Gateway     string   `msgpack:"gateway,omitempty"`
+	PrevGateway string   `msgpack:"prev_gateway,omitempty"`
+	DNS         []string `msgpack:"dns,omitempty"`
 	// WaitMs bounds the wait for NICs to appear (hot-plug, driver load).
 	WaitMs int64 `msgpack:"wait_ms,omitempty"`
 }
