@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -40,6 +41,11 @@ type Server struct {
 	// (nil: the agent's own session).
 	wp *workerProc
 
+	// workerMem is the host's worker executor (OpWorkerExe) when none is
+	// beside the agent.
+	workerMu  sync.Mutex
+	workerMem *os.File
+
 	sysMu     sync.Mutex
 	sys       *sysThread // dedicated syscall thread, started on first use
 	sysClosed bool
@@ -65,7 +71,7 @@ var features = []string{
 	proto.OpMkdir, proto.OpUnlink, proto.OpRename, proto.OpOpen, proto.OpBatch,
 	proto.OpProcStart, proto.OpProcStream, proto.OpTailFile, proto.OpFdStream, proto.OpFileTail,
 	proto.OpSyscall, proto.OpSyscallAsync, proto.OpIoctl, proto.OpReadMem, proto.OpWorkerSpawn,
-	proto.OpClockGet, proto.OpNetConfig,
+	proto.OpWorkerExe, proto.OpClockGet, proto.OpNetConfig,
 }
 
 func (s *Server) logf(format string, args ...any) {
@@ -246,6 +252,12 @@ func (s *Server) dispatch(ctx context.Context, sess *session, req proto.Request)
 			return nil, err
 		}
 		return p, nil
+	case proto.OpWorkerExe:
+		var r proto.WorkerExeReq
+		if err := decodeBody(req, &r); err != nil {
+			return nil, err
+		}
+		return proto.Empty{}, s.installWorkerExe(r.Content)
 	case proto.OpExec:
 		var r proto.ExecReq
 		if err := decodeBody(req, &r); err != nil {

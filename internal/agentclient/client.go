@@ -45,6 +45,16 @@ type Client struct {
 	nextID  uint64
 	pending map[uint64]chan proto.Response
 	done    chan struct{} // closed when the call stream's reader stops
+
+	workerExe func(context.Context) ([]byte, error) // see SetWorkerExe
+}
+
+// SetWorkerExe gives the client the host's worker executor, which
+// SpawnWorker hands to an agent whose image has none beside it.
+func (c *Client) SetWorkerExe(f func(context.Context) ([]byte, error)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.workerExe = f
 }
 
 // Dial starts a session over conn, exchanges Hello and checks the protocol

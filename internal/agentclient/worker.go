@@ -2,7 +2,9 @@ package agentclient
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/provium/provium/internal/proto"
 )
@@ -18,8 +20,38 @@ type Worker struct {
 	pid int
 }
 
-// SpawnWorker starts a worker process and opens a session with it.
+// SpawnWorker starts a worker process and opens a session with it. When
+// the guest has no worker executor beside the agent (an image that copied
+// only the agent out of the overlay), it gives the agent the host's copy
+// (SetWorkerExe) and tries once more; the agent keeps it until it exits.
 func (c *Client) SpawnWorker(ctx context.Context) (*Worker, error) {
+	w, err := c.spawnWorker(ctx)
+	if err == nil || !isNoWorkerExe(err) {
+		return w, err
+	}
+	c.mu.Lock()
+	exe := c.workerExe
+	c.mu.Unlock()
+	if exe == nil {
+		return nil, err
+	}
+	bin, berr := exe(ctx)
+	if berr != nil {
+		return nil, fmt.Errorf("%w; the host has no worker executor to give: %v", err, berr)
+	}
+	if ierr := c.call(ctx, proto.OpWorkerExe, proto.WorkerExeReq{Content: bin}, nil); ierr != nil {
+		return nil, fmt.Errorf("%w; giving the agent the host's worker executor failed: %w", err, ierr)
+	}
+	return c.spawnWorker(ctx)
+}
+
+// isNoWorkerExe reports whether err is the agent's proto.NoWorkerExe.
+func isNoWorkerExe(err error) bool {
+	var ae *Error
+	return errors.As(err, &ae) && strings.HasPrefix(ae.Message, proto.NoWorkerExe)
+}
+
+func (c *Client) spawnWorker(ctx context.Context) (*Worker, error) {
 	var resp proto.WorkerSpawnResp
 	st, err := c.openLong(ctx, proto.OpWorkerSpawn, proto.Empty{}, &resp)
 	if err != nil {

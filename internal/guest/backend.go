@@ -170,6 +170,13 @@ func (b *Backend) agentOverlay(ctx context.Context) ([]byte, error) {
 	return b.overlay, b.overlayErr
 }
 
+// workerExe is the worker executor's content, for guests whose image
+// has none beside the agent.
+func (b *Backend) workerExe(ctx context.Context) ([]byte, error) {
+	f, err := WorkerFile(ctx, b.opts.Agent)
+	return f.Content, err
+}
+
 // WorkerFile is the overlay entry of the worker executor the agent starts
 // for vm:spawn_worker (next to the agent).
 func WorkerFile(ctx context.Context, l *agentbin.Locator) (initrd.File, error) {
@@ -345,6 +352,7 @@ func (b *Backend) start(ctx context.Context, file string, spec lab.BootSpec) (la
 		return nil, err
 	}
 	g := newMachine(m, p.agentTimeout, spec.OnExit)
+	g.workerExe = b.workerExe
 	g.life = b.newLife(file, spec.Path)
 	g.disks = disks
 	g.charge = charge.keep()

@@ -25,6 +25,9 @@ type Machine struct {
 	life         *life   // spawn/exit hooks (hooks.go)
 	disks        *diskSet
 	net          netState
+	// workerExe reads the host's worker executor, which the agent gets
+	// when the guest has none (agentclient.Client.SetWorkerExe).
+	workerExe func(context.Context) ([]byte, error)
 
 	mu    sync.Mutex
 	agent *agentclient.Client
@@ -166,6 +169,9 @@ func (g *Machine) connect(ctx context.Context) error {
 				return fmt.Errorf("agent did not answer within %s", g.agentTimeout)
 			}
 			return fmt.Errorf("agent: %w", d.err)
+		}
+		if g.workerExe != nil {
+			d.c.SetWorkerExe(g.workerExe)
 		}
 		g.mu.Lock()
 		g.agent = d.c

@@ -401,6 +401,7 @@ func (b *Backend) restore(ctx context.Context, file string, spec lab.BootSpec, s
 		return nil, fmt.Errorf("%w: %v", snapfile.ErrCorrupt, err)
 	}
 	g := newMachine(m, p.agentTimeout, spec.OnExit)
+	g.workerExe = b.workerExe
 	g.life = b.newLife(file, spec.Path)
 	g.disks = disks
 	g.charge = charge.keep()

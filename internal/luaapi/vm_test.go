@@ -100,6 +100,14 @@ func TestSingleThreadedWorkersOnARealGuest(t *testing.T) {
 	}
 }
 
+// An image without provium-worker beside the agent still gets workers.
+func TestWorkerWithoutExecutorInTheImage(t *testing.T) {
+	res := runGuestFile(t, "worker_bare.test.lua")
+	if len(res.Tests) != 1 {
+		t.Fatalf("%d tests ran, want 1", len(res.Tests))
+	}
+}
+
 func TestCorpusSemanticsOnARealGuest(t *testing.T) {
 	res := runGuestFile(t, "corpus.test.lua")
 	if len(res.Tests) != 4 {

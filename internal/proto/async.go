@@ -64,6 +64,11 @@ const (
 	// worker's children (SIGTERM, up to 2 s, SIGKILL); the host then closes
 	// the session and the worker exits.
 	OpWorkerShutdown = "worker_shutdown"
+	// OpWorkerExe (WorkerExeReq → Empty) gives an agent whose image has no
+	// provium-worker beside it the host's copy; the agent keeps it in a
+	// sealed memfd for its lifetime and starts workers from it. The host
+	// sends it after an OpWorkerSpawn failed with NoWorkerExe.
+	OpWorkerExe = "worker_exe"
 
 	// OpClockGet answers ClockResp with CLOCK_REALTIME in ns.
 	OpClockGet = "clock_get"
@@ -242,6 +247,15 @@ type ReadMemResp struct {
 type WorkerSpawnResp struct {
 	Pid int `msgpack:"pid"`
 }
+
+// WorkerExeReq carries the worker executor binary (a static ELF file).
+type WorkerExeReq struct {
+	Content []byte `msgpack:"content"`
+}
+
+// NoWorkerExe starts the message of an OpWorkerSpawn that found no worker
+// executor (ENOENT): the host answers it with OpWorkerExe.
+const NoWorkerExe = "worker_spawn: no worker executor"
 
 // SignalReq carries a signal number.
 type SignalReq struct {
