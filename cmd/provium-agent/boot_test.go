@@ -283,13 +283,15 @@ func TestAgentAsPID1UnderQEMU(t *testing.T) {
 	}
 }
 
-// chainInit is an initrd's own /init: it mounts what it needs and stays up.
-const chainInit = `#!/bin/sh
-mkdir -p /proc /sys /dev
+// earlyMounts is what a minimal init mounts first.
+const earlyMounts = `mkdir -p /proc /sys /dev
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
-echo CHAIN-INIT-RAN > /dev/console
+`
+
+// chainInit is an initrd's own /init: it mounts what it needs and stays up.
+const chainInit = "#!/bin/sh\n" + earlyMounts + `echo CHAIN-INIT-RAN > /dev/console
 while true; do sleep 1; done
 `
 
@@ -325,14 +327,27 @@ func TestAgentChainModeUnderQEMU(t *testing.T) {
 	}
 }
 
+// bootScriptInit boots the default image with script at path as the
+// guest's first process (rdinit=) and connects to the agent.
+func bootScriptInit(t *testing.T, vmName, path, script string) (context.Context, *agentclient.Client) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("boots a guest")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	t.Cleanup(cancel)
+	res := guestImage(t, ctx)
+	v := bootVM(t, ctx, res, buildAgent(t), proto.BootInfo{VMName: vmName}, path,
+		initrd.File{Path: path, Content: []byte(script), Mode: 0o755, HasMode: true})
+	c := v.connect(t, ctx)
+	t.Cleanup(func() { c.Close() })
+	return ctx, c
+}
+
 // userInit is an image's own init in the style of images that copy the
 // agent out of $PROVIUM_OVERLAY: it installs the binary elsewhere and
 // starts it in the background with no arguments.
-const userInit = `#!/bin/sh
-mkdir -p /proc /sys /dev /usr/bin
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev
+const userInit = "#!/bin/sh\n" + earlyMounts + `mkdir -p /usr/bin
 cp /sbin/provium-agent /usr/bin/provium-agent
 /usr/bin/provium-agent </dev/null >/dev/console 2>&1 &
 echo USER-INIT-RAN > /dev/console
@@ -342,17 +357,7 @@ while true; do sleep 1; done
 // TestAgentWithoutArgumentsUnderQEMU: an agent started by the image's init
 // as a plain background process with no arguments serves the port.
 func TestAgentWithoutArgumentsUnderQEMU(t *testing.T) {
-	if testing.Short() {
-		t.Skip("boots a guest")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	res := guestImage(t, ctx)
-	agentBin := buildAgent(t)
-	v := bootVM(t, ctx, res, agentBin, proto.BootInfo{VMName: "userinit"}, "/sbin/userinit",
-		initrd.File{Path: "/sbin/userinit", Content: []byte(userInit), Mode: 0o755, HasMode: true})
-	c := v.connect(t, ctx)
-	defer c.Close()
+	ctx, c := bootScriptInit(t, "userinit", "/sbin/userinit", userInit)
 	pid1, err := c.ReadFile(ctx, "/proc/1/cmdline")
 	if err != nil {
 		t.Fatal(err)
@@ -384,17 +389,7 @@ exec /sbin/provium-agent
 // TestStandaloneKeepsEarlierRunUnderQEMU: the standalone agent mounts its
 // own proc and devpts but hides neither /run nor /tmp of the stage before.
 func TestStandaloneKeepsEarlierRunUnderQEMU(t *testing.T) {
-	if testing.Short() {
-		t.Skip("boots a guest")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	res := guestImage(t, ctx)
-	agentBin := buildAgent(t)
-	v := bootVM(t, ctx, res, agentBin, proto.BootInfo{VMName: "handoff"}, "/sbin/handoff",
-		initrd.File{Path: "/sbin/handoff", Content: []byte(handoffInit), Mode: 0o755, HasMode: true})
-	c := v.connect(t, ctx)
-	defer c.Close()
+	ctx, c := bootScriptInit(t, "handoff", "/sbin/handoff", handoffInit)
 	if pid1, err := c.ReadFile(ctx, "/proc/1/cmdline"); err != nil || !strings.Contains(string(pid1), "provium-agent") {
 		t.Fatalf("PID 1 runs %q (%v), want the agent exec'd by the stage", pid1, err)
 	}
