@@ -124,7 +124,11 @@ func devices(p *plan, accel vmm.Accel) []string {
 	if m == "" {
 		m = string(vmm.DefaultMachine)
 	}
-	return []string{"machine=" + m, "accel=" + string(accel), "rng=virtio"}
+	d := []string{"machine=" + m, "accel=" + string(accel), "rng=virtio"}
+	if vmm.MachineType(m) != vmm.MachineMicroVM {
+		d = append(d, fmt.Sprintf("pci-layout=%d", vmm.PCILayout))
+	}
+	return d
 }
 
 // Snapshot saves the running guest into a single snapshot file at path

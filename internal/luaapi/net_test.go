@@ -175,6 +175,15 @@ func TestNetworkHotAttachAndRawLinksOnRealGuests(t *testing.T) {
 	}
 }
 
+// Boot-time NICs sit where upstream puts them (eth0 at 0000:00:02.0, eth1
+// at 00:03.0), and a snapshot/restore keeps both the layout and the names.
+func TestNetworkNICPCIAddressesOnRealGuests(t *testing.T) {
+	res := runGuestFile(t, "net_pci.test.lua")
+	if len(res.Tests) != 2 {
+		t.Fatalf("%d tests ran", len(res.Tests))
+	}
+}
+
 func TestNetworkStateSurvivesResetBetweenTests(t *testing.T) {
 	res := runGuestFile(t, "net_reset.test.lua")
 	if len(res.Tests) != 2 {

@@ -181,7 +181,7 @@ func packagePath(roots []string) string {
 
 // platform is key item 8: what a migration stream can only be loaded into.
 func platform(s FixtureSetup) fixture.Platform {
-	p := fixture.Platform{SnapshotFormat: snapfile.FormatVersion, Accel: s.Accel, Machine: string(vmm.DefaultMachine)}
+	p := fixture.Platform{SnapshotFormat: snapfile.FormatVersion, Accel: s.Accel, Machine: string(vmm.DefaultMachine), PCILayout: vmm.PCILayout}
 	bin := s.QEMU
 	if bin == "" {
 		bin = vmm.DefaultQEMU

@@ -59,7 +59,8 @@ func (c Config) Argv() []string {
 		ConsoleChardev, optVal(c.ConsoleSocket()), optVal(c.ConsoleLog())),
 		"-serial", "chardev:"+ConsoleChardev)
 
-	add("-device", c.virtioDriver("serial")+",id=vserial0,max_ports=4",
+	l, _ := c.placement() // Validate reports a bad layout before Start
+	add("-device", c.virtioDriver("serial")+",id=vserial0,max_ports=4"+l.serial,
 		"-chardev", fmt.Sprintf("socket,id=agent,path=%s,server=on,wait=off", optVal(c.AgentSocket())),
 		"-device", "virtserialport,bus=vserial0.0,chardev=agent,name="+agentPortName)
 	if hasParam(c.Cmdline, consoleParamKey+"hvc") {
@@ -79,21 +80,20 @@ func (c Config) Argv() []string {
 	default:
 		add("-object", "rng-random,id=rng0,filename="+defaultRNGFile)
 	}
-	add("-device", c.virtioDriver("rng")+",rng=rng0")
+	add("-device", c.virtioDriver("rng")+",rng=rng0"+l.rng)
 
 	// A panicking guest must stop, not silently reboot into a fresh state.
 	add("-device", "pvpanic", "-action", "panic=shutdown")
 
-	l, _ := c.placement() // Validate reports a bad layout before Start
 	for i, p := range l.ports {
 		// chassis numbers must be unique per root port; 0 is reserved.
-		add("-device", fmt.Sprintf("pcie-root-port,id=%s,chassis=%d", p, i+1))
+		add("-device", fmt.Sprintf("pcie-root-port,id=%s,chassis=%d%s", p, i+1, l.portAt[i]))
 	}
 	for _, n := range c.NICs {
-		add(nicArgs(n, c.virtioDriver("net"), l.of[n.ID])...)
+		add(nicArgs(n, c.virtioDriver("net"), l.at[n.ID])...)
 	}
 	for _, d := range c.Disks {
-		add(diskArgs(d, c.virtioDriver("blk"), l.of[d.ID])...)
+		add(diskArgs(d, c.virtioDriver("blk"), l.at[d.ID])...)
 	}
 
 	add("-qmp", fmt.Sprintf("unix:%s,server=on,wait=off", optVal(c.QMPSocket())))
@@ -146,91 +146,16 @@ func hasParam(cmdline, prefix string) bool {
 	return false
 }
 
-// layout is where a q35 machine's devices sit: its root ports in order
-// (hp0, hp1, …), the port of each NIC and disk by ID, and the ports left
-// for hot-plug. pc and microvm have no root ports.
-type layout struct {
-	ports []string
-	of    map[string]string
-	free  []string
-}
-
-// placement lays the devices out: pinned ones (NIC.Port, Disk.Port) on
-// their ports, the others on the first ports not pinned, NICs then disks
-// in order. There is one port per device plus HotplugPorts spare ones,
-// unless RootPorts fixes the number.
-func (c Config) placement() (layout, error) {
-	l := layout{of: map[string]string{}}
-	if c.Machine != MachineQ35 {
-		return l, nil
-	}
-	n := c.RootPorts
-	if n <= 0 {
-		n = len(c.NICs) + len(c.Disks) + max(c.HotplugPorts, 0)
-	}
-	for i := range n {
-		l.ports = append(l.ports, fmt.Sprintf("hp%d", i))
-	}
-	type dev struct{ id, port string }
-	var devs []dev
-	for _, x := range c.NICs {
-		devs = append(devs, dev{x.ID, x.Port})
-	}
-	for _, x := range c.Disks {
-		devs = append(devs, dev{x.ID, x.Port})
-	}
-	used := map[string]bool{}
-	for _, d := range devs {
-		if d.port == "" {
-			continue
-		}
-		if !slices.Contains(l.ports, d.port) {
-			return l, fmt.Errorf("vmm: device %q: no root port %q (the machine has %d)", d.id, d.port, n)
-		}
-		if used[d.port] {
-			return l, fmt.Errorf("vmm: device %q: root port %q holds another device", d.id, d.port)
-		}
-		used[d.port] = true
-		l.of[d.id] = d.port
-	}
-	next := 0
-	for _, d := range devs {
-		if d.port != "" {
-			continue
-		}
-		for next < n && used[l.ports[next]] {
-			next++
-		}
-		if next == n {
-			return l, fmt.Errorf("vmm: device %q: no root port left (the machine has %d)", d.id, n)
-		}
-		used[l.ports[next]] = true
-		l.of[d.id] = l.ports[next]
-	}
-	for _, p := range l.ports {
-		if !used[p] {
-			l.free = append(l.free, p)
-		}
-	}
-	return l, nil
-}
-
 // DeviceID is the QEMU id of the guest device of a NIC or disk (the netdev or
 // block node keeps the bare ID).
 func DeviceID(id string) string { return id + "-dev" }
 
-func busOpt(bus string) string {
-	if bus == "" {
-		return ""
-	}
-	return ",bus=" + bus
-}
-
-// nicArgs/diskArgs share device naming with hot-plug (hotplug.go).
-func nicArgs(n NIC, driver, bus string) []string {
+// nicArgs/diskArgs share device naming with hot-plug (hotplug.go); at is
+// the device's bus options (placement).
+func nicArgs(n NIC, driver, at string) []string {
 	return []string{
 		"-netdev", fmt.Sprintf("stream,id=%s,server=%s,addr.type=unix,addr.path=%s", n.ID, onOff(n.Server), optVal(n.Socket)),
-		"-device", fmt.Sprintf("%s,netdev=%s,mac=%s,id=%s%s", driver, n.ID, n.MAC, DeviceID(n.ID), busOpt(bus)),
+		"-device", fmt.Sprintf("%s,netdev=%s,mac=%s,id=%s%s", driver, n.ID, n.MAC, DeviceID(n.ID), at),
 	}
 }
 
@@ -243,7 +168,7 @@ func (c Config) virtioDriver(dev string) string {
 	return "virtio-" + dev + "-pci"
 }
 
-func diskArgs(d Disk, driver, bus string) []string {
+func diskArgs(d Disk, driver, at string) []string {
 	ro := "off"
 	if d.ReadOnly {
 		ro = "on"
@@ -258,7 +183,7 @@ func diskArgs(d Disk, driver, bus string) []string {
 	}
 	return []string{
 		"-blockdev", fmt.Sprintf("driver=raw,node-name=%s,read-only=%s,%s", d.ID, ro, file),
-		"-device", fmt.Sprintf("%s,drive=%s,id=%s%s%s", driver, d.ID, DeviceID(d.ID), serialOpt(d.Serial), busOpt(bus)),
+		"-device", fmt.Sprintf("%s,drive=%s,id=%s%s%s", driver, d.ID, DeviceID(d.ID), serialOpt(d.Serial), at),
 	}
 }
 

@@ -1,6 +1,7 @@
 package vmm
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -39,11 +40,11 @@ func TestArgvExact(t *testing.T) {
 		"-append", "console=ttyS0 quiet",
 		"-chardev", "socket,id=console,path=/tmp/p/run-1/m1/console.sock,server=on,wait=off,logfile=/tmp/p/run-1/m1/console.log,logappend=on",
 		"-serial", "chardev:console",
-		"-device", "virtio-serial-pci,id=vserial0,max_ports=4",
+		"-device", "virtio-serial-pci,id=vserial0,max_ports=4,bus=pcie.0,addr=0x1",
 		"-chardev", "socket,id=agent,path=/tmp/p/run-1/m1/agent.sock,server=on,wait=off",
 		"-device", "virtserialport,bus=vserial0.0,chardev=agent,name=org.provium.agent.0",
 		"-object", "rng-random,id=rng0,filename=/dev/urandom",
-		"-device", "virtio-rng-pci,rng=rng0",
+		"-device", "virtio-rng-pci,rng=rng0,bus=pcie.0,addr=0x2",
 		"-device", "pvpanic", "-action", "panic=shutdown",
 		"-qmp", "unix:/tmp/p/run-1/m1/qmp.sock,server=on,wait=off",
 		"-S",
@@ -121,22 +122,27 @@ func TestArgvDevices(t *testing.T) {
 			t.Errorf("%s = %q, want %q", flag, v, want)
 		}
 	}
-	// q35: one root port per boot device (so it can be unplugged), then
-	// the spare ones.
+	// q35: the NIC on the root bus at 00:02.0 as upstream has it, a root
+	// port per boot disk (so it can be unplugged), then the spare ones;
+	// every PCI device at an explicit slot.
 	wantDev := []string{
-		"pcie-root-port,id=hp0,chassis=1",
-		"pcie-root-port,id=hp1,chassis=2",
-		"pcie-root-port,id=hp2,chassis=3",
-		"pcie-root-port,id=hp3,chassis=4",
-		"pcie-root-port,id=hp4,chassis=5",
-		"virtio-net-pci,netdev=net0,mac=52:54:00:00:00:01,id=net0-dev,bus=hp0",
-		"virtio-blk-pci,drive=disk0,id=disk0-dev,bus=hp1",
-		"virtio-blk-pci,drive=disk1,id=disk1-dev,serial=data,,1,bus=hp2",
+		"virtio-serial-pci,id=vserial0,max_ports=4,bus=pcie.0,addr=0x1",
+		"virtio-net-pci,netdev=net0,mac=52:54:00:00:00:01,id=net0-dev,bus=pcie.0,addr=0x2",
+		"virtio-rng-pci,rng=rng0,bus=pcie.0,addr=0x3",
+		"pcie-root-port,id=hp0,chassis=1,bus=pcie.0,addr=0x4",
+		"pcie-root-port,id=hp1,chassis=2,bus=pcie.0,addr=0x5",
+		"pcie-root-port,id=hp2,chassis=3,bus=pcie.0,addr=0x6",
+		"pcie-root-port,id=hp3,chassis=4,bus=pcie.0,addr=0x7",
+		"virtio-blk-pci,drive=disk0,id=disk0-dev,bus=hp0",
+		"virtio-blk-pci,drive=disk1,id=disk1-dev,serial=data,,1,bus=hp1",
 	}
 	for _, w := range wantDev {
 		if !slices.Contains(a, w) {
-			t.Errorf("missing -device %q", w)
+			t.Errorf("missing -device %q in %q", w, a)
 		}
+	}
+	if v, ok := pairValue(a, "-device", "pcie-root-port,id=hp4"); ok {
+		t.Errorf("a root port beyond the disks and spares: %q", v)
 	}
 	// The comma in the file name is doubled, as QEMU's option syntax wants.
 	if !slices.Contains(a, "driver=raw,node-name=disk0,read-only=off,file.driver=file,file.filename=/d/a,,b.img") {
@@ -146,14 +152,80 @@ func TestArgvDevices(t *testing.T) {
 		t.Errorf("nbd disk blockdev missing in %q", a)
 	}
 
-	// pc hot-plugs on its root bus: no ports, no bus=.
+	// pc hot-plugs on its root bus: no ports; its slot 1 is the PIIX3, so
+	// the NIC still comes first, at 00:02.0.
 	c.Machine = MachinePC
 	a = c.Argv()
 	if v, ok := pairValue(a, "-device", "pcie-root-port"); ok {
 		t.Errorf("pc has a root port: %q", v)
 	}
-	if !slices.Contains(a, "virtio-blk-pci,drive=disk0,id=disk0-dev") {
-		t.Errorf("pc disk device missing in %q", a)
+	for _, w := range []string{
+		"virtio-net-pci,netdev=net0,mac=52:54:00:00:00:01,id=net0-dev,bus=pci.0,addr=0x2",
+		"virtio-blk-pci,drive=disk0,id=disk0-dev,bus=pci.0,addr=0x3",
+		"virtio-blk-pci,drive=disk1,id=disk1-dev,serial=data,,1,bus=pci.0,addr=0x4",
+		"virtio-serial-pci,id=vserial0,max_ports=4,bus=pci.0,addr=0x5",
+		"virtio-rng-pci,rng=rng0,bus=pci.0,addr=0x6",
+	} {
+		if !slices.Contains(a, w) {
+			t.Errorf("pc: missing -device %q in %q", w, a)
+		}
+	}
+}
+
+// Boot-time NICs take the root-bus slots from 2 in attach order, on both
+// PC machines, and no two PCI devices ever share a slot.
+func TestArgvNICSlots(t *testing.T) {
+	for _, m := range []MachineType{MachineQ35, MachinePC} {
+		c := baseConfig()
+		c.Machine = m
+		c.HotplugPorts = 4
+		for i := range 3 {
+			c.NICs = append(c.NICs, NIC{ID: fmt.Sprintf("net%d", i), Socket: "/s/n.sock", MAC: fmt.Sprintf("02:50:00:00:00:0%d", i)})
+		}
+		c.Disks = []Disk{{ID: "disk0", Path: "/d/a.img"}}
+		a := c.Argv()
+		slots := map[string]string{}
+		for i := 0; i+1 < len(a); i++ {
+			if a[i] != "-device" {
+				continue
+			}
+			_, at, ok := strings.Cut(a[i+1], ",addr=")
+			if !ok {
+				continue
+			}
+			if other, dup := slots[at]; dup {
+				t.Errorf("%s: %q and %q share slot %s", m, other, a[i+1], at)
+			}
+			slots[at] = a[i+1]
+		}
+		for i, want := range []string{"0x2", "0x3", "0x4"} {
+			if dev := slots[want]; !strings.HasPrefix(dev, fmt.Sprintf("virtio-net-pci,netdev=net%d,", i)) {
+				t.Errorf("%s: slot %s holds %q, want net%d", m, want, dev, i)
+			}
+		}
+		if slots["0x1"] != "" && m == MachinePC {
+			t.Errorf("pc: slot 1 (the PIIX3's) given to %q", slots["0x1"])
+		}
+	}
+}
+
+// A machine whose devices do not fit on the root bus is refused before
+// QEMU is started, naming the counts and the way out.
+func TestValidatePCISlots(t *testing.T) {
+	c := baseConfig()
+	c.HotplugPorts = 4
+	// serial, 24 NICs, rng and 4 ports fill slots 1..0x1e exactly.
+	for i := range 24 {
+		c.NICs = append(c.NICs, NIC{ID: fmt.Sprintf("net%d", i), Socket: "/s/n.sock", MAC: "02:50:00:00:00:01"})
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("24 NICs and 4 spare ports fit: %v", err)
+	}
+	c.NICs = append(c.NICs, NIC{ID: "net24", Socket: "/s/n.sock", MAC: "02:50:00:00:00:01"})
+	err := c.Validate()
+	want := "vmm: 25 NICs, 0 disks and 4 root ports do not fit on the root PCI bus (they need slots up to 0x1f, the last is 0x1e): attach fewer devices or lower HotplugPorts"
+	if err == nil || err.Error() != want {
+		t.Errorf("got %v\nwant %s", err, want)
 	}
 }
 
@@ -310,29 +382,35 @@ func TestArgvExtraPorts(t *testing.T) {
 }
 
 // A restore pins devices where the snapshotted machine had them: the port
-// count is fixed, pinned devices keep their ports, the rest fill the first
-// free ones, and the unused ports stay free for hot-plug.
+// count is fixed, pinned devices keep their ports, the other disks fill the
+// first free ones, unpinned NICs stay on the root bus (from 00:02.0), and
+// the unused ports stay free for hot-plug.
 func TestPlacementPinsRootPorts(t *testing.T) {
 	c := baseConfig()
 	c.RootPorts = 6
 	c.NICs = []NIC{
 		{ID: "net0", Socket: "/s/a.sock", MAC: "02:50:00:00:00:01"},
 		{ID: "net1", Socket: "/s/b.sock", MAC: "02:50:00:00:00:02", Port: "hp4"},
+		{ID: "net2", Socket: "/s/c.sock", MAC: "02:50:00:00:00:03"},
 	}
-	c.Disks = []Disk{{ID: "disk0", Path: "/d/a.img", Port: "hp0"}}
+	c.Disks = []Disk{{ID: "disk0", Path: "/d/a.img", Port: "hp0"}, {ID: "disk1", Path: "/d/b.img"}}
 	a := c.Argv()
 	for _, w := range []string{
-		"pcie-root-port,id=hp5,chassis=6",
-		"virtio-net-pci,netdev=net0,mac=02:50:00:00:00:01,id=net0-dev,bus=hp1",
+		"virtio-net-pci,netdev=net0,mac=02:50:00:00:00:01,id=net0-dev,bus=pcie.0,addr=0x2",
+		"virtio-net-pci,netdev=net2,mac=02:50:00:00:00:03,id=net2-dev,bus=pcie.0,addr=0x3",
+		"virtio-rng-pci,rng=rng0,bus=pcie.0,addr=0x4",
+		"pcie-root-port,id=hp0,chassis=1,bus=pcie.0,addr=0x5",
+		"pcie-root-port,id=hp5,chassis=6,bus=pcie.0,addr=0xa",
 		"virtio-net-pci,netdev=net1,mac=02:50:00:00:00:02,id=net1-dev,bus=hp4",
 		"virtio-blk-pci,drive=disk0,id=disk0-dev,bus=hp0",
+		"virtio-blk-pci,drive=disk1,id=disk1-dev,bus=hp1",
 	} {
 		if !slices.Contains(a, w) {
 			t.Errorf("missing -device %q in %q", w, a)
 		}
 	}
-	if slices.Contains(a, "pcie-root-port,id=hp6,chassis=7") {
-		t.Error("more root ports than RootPorts")
+	if v, ok := pairValue(a, "-device", "pcie-root-port,id=hp6,"); ok {
+		t.Errorf("more root ports than RootPorts: %q", v)
 	}
 	l, err := c.placement()
 	if err != nil {
@@ -351,8 +429,16 @@ func TestPlacementPinsRootPorts(t *testing.T) {
 		t.Errorf("a port beyond RootPorts: %v", err)
 	}
 	c.Disks[0].Port = ""
+	c.NICs[1].Port = "hp1"
 	c.RootPorts = 2
-	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "no root port") {
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), `vmm: device "disk1": no root port left (the machine has 2)`) {
 		t.Errorf("more devices than ports: %v", err)
+	}
+	// Without RootPorts a pinned NIC and each disk count a port besides
+	// the spare ones.
+	c.RootPorts = 0
+	c.HotplugPorts = 1
+	if l, err := c.placement(); err != nil || len(l.ports) != 4 {
+		t.Errorf("ports %v (%v), want 4: net1's, two disks', one spare", l.ports, err)
 	}
 }

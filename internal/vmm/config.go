@@ -66,9 +66,9 @@ type NIC struct {
 	// connect to: two guests joined directly, without a switch (the B6
 	// baseline).
 	Server bool
-	// Port pins the device to a q35 root port ("hp2"), as a restore must
-	// to put it where the snapshotted machine had it; "" takes the next
-	// root port in order. Ignored on pc and microvm.
+	// Port puts the card in a q35 root port ("hp2"), as a restore must for
+	// a card that was hot-plugged there; "" puts it on the root bus, in the
+	// next slot (pci.go). Ignored on pc and microvm.
 	Port string
 }
 
@@ -82,7 +82,9 @@ type Disk struct {
 	// Serial is the virtio serial the guest reads from
 	// /sys/block/vdX/serial (the disk's id); virtio-blk keeps 20 bytes.
 	Serial string
-	// Port pins the device to a q35 root port, as NIC.Port.
+	// Port pins the disk to a q35 root port ("hp2"), as a restore must to
+	// put it where the snapshotted machine had it; "" takes the next root
+	// port in order. Ignored on pc and microvm.
 	Port string
 }
 
@@ -137,8 +139,9 @@ type Config struct {
 	// HotplugPorts is how many spare PCIe root ports a q35 machine gets for
 	// devices attached while it runs (q35's root bus cannot hot-plug; pc's
 	// can, so pc ignores it). 0 means DefaultHotplugPorts, negative none.
-	// Boot-time NICs and disks get root ports of their own too, so that
-	// they can be detached like hot-plugged ones.
+	// Boot-time disks get root ports of their own too, so that they can be
+	// detached like hot-plugged ones; boot-time NICs sit on the root bus
+	// (pci.go).
 	HotplugPorts int
 
 	// RootPorts, when positive, is the exact number of q35 root ports

@@ -7,10 +7,13 @@ import (
 	"fmt"
 )
 
-// Hot-plug of NICs and disks on a running machine. On q35 every device sits
-// in a PCIe root port of its own (Config.HotplugPorts spare ones for hot-plug),
-// because q35's root bus cannot hot-plug; pc plugs into its root bus. The
-// guest kernel's ACPI hot-plug handles both, no guest userspace involved.
+// Hot-plug of NICs and disks on a running machine. On q35 a hot-plugged
+// device goes into a spare PCIe root port (Config.HotplugPorts of them),
+// because q35's root bus cannot hot-plug; boot-time disks have root ports
+// of their own too, so they can be unplugged, while boot-time NICs sit on
+// the root bus where upstream puts them (pci.go) and cannot. pc plugs into
+// its root bus. The guest kernel's ACPI hot-plug handles both, no guest
+// userspace involved.
 
 type deviceKind int
 
