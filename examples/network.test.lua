@@ -15,6 +15,10 @@ test("members reach each other by name", function(t)
   ping(a, "b.lan"):assert_ok()
   ping(b, "a.lan"):assert_ok()
   t:assert_eq(a:nic("lan"):ip(), lan:nic(a):ip())
+  -- Boot-time NICs sit where upstream Provium puts them: the first at PCI
+  -- 0000:00:02.0, the next at 00:03.0, in attach order.
+  local dev = a:run("readlink -f /sys/class/net/eth0/device").stdout
+  t:assert(dev:find("/0000:00:02.0/", 1, true), "eth0's PCI function: " .. dev)
 end)
 
 test("a partition cuts them apart, unpartition heals", function(t)

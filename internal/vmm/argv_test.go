@@ -69,6 +69,16 @@ func pairValue(argv []string, flag, prefix string) (string, bool) {
 	return "", false
 }
 
+// wantDevices reports each of want that is not a -device value of argv.
+func wantDevices(t *testing.T, argv []string, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !slices.Contains(argv, w) {
+			t.Errorf("missing -device %q in %q", w, argv)
+		}
+	}
+}
+
 func TestArgvVariants(t *testing.T) {
 	c := baseConfig()
 	c.Accel = AccelKVM
@@ -125,7 +135,7 @@ func TestArgvDevices(t *testing.T) {
 	// q35: the NIC on the root bus at 00:02.0 as upstream has it, a root
 	// port per boot disk (so it can be unplugged), then the spare ones;
 	// every PCI device at an explicit slot.
-	wantDev := []string{
+	wantDevices(t, a,
 		"virtio-serial-pci,id=vserial0,max_ports=4,bus=pcie.0,addr=0x1",
 		"virtio-net-pci,netdev=net0,mac=52:54:00:00:00:01,id=net0-dev,bus=pcie.0,addr=0x2",
 		"virtio-rng-pci,rng=rng0,bus=pcie.0,addr=0x3",
@@ -135,12 +145,7 @@ func TestArgvDevices(t *testing.T) {
 		"pcie-root-port,id=hp3,chassis=4,bus=pcie.0,addr=0x7",
 		"virtio-blk-pci,drive=disk0,id=disk0-dev,bus=hp0",
 		"virtio-blk-pci,drive=disk1,id=disk1-dev,serial=data,,1,bus=hp1",
-	}
-	for _, w := range wantDev {
-		if !slices.Contains(a, w) {
-			t.Errorf("missing -device %q in %q", w, a)
-		}
-	}
+	)
 	if v, ok := pairValue(a, "-device", "pcie-root-port,id=hp4"); ok {
 		t.Errorf("a root port beyond the disks and spares: %q", v)
 	}
@@ -159,17 +164,13 @@ func TestArgvDevices(t *testing.T) {
 	if v, ok := pairValue(a, "-device", "pcie-root-port"); ok {
 		t.Errorf("pc has a root port: %q", v)
 	}
-	for _, w := range []string{
+	wantDevices(t, a,
 		"virtio-net-pci,netdev=net0,mac=52:54:00:00:00:01,id=net0-dev,bus=pci.0,addr=0x2",
 		"virtio-blk-pci,drive=disk0,id=disk0-dev,bus=pci.0,addr=0x3",
 		"virtio-blk-pci,drive=disk1,id=disk1-dev,serial=data,,1,bus=pci.0,addr=0x4",
 		"virtio-serial-pci,id=vserial0,max_ports=4,bus=pci.0,addr=0x5",
 		"virtio-rng-pci,rng=rng0,bus=pci.0,addr=0x6",
-	} {
-		if !slices.Contains(a, w) {
-			t.Errorf("pc: missing -device %q in %q", w, a)
-		}
-	}
+	)
 }
 
 // Boot-time NICs take the root-bus slots from 2 in attach order, on both
@@ -395,7 +396,7 @@ func TestPlacementPinsRootPorts(t *testing.T) {
 	}
 	c.Disks = []Disk{{ID: "disk0", Path: "/d/a.img", Port: "hp0"}, {ID: "disk1", Path: "/d/b.img"}}
 	a := c.Argv()
-	for _, w := range []string{
+	wantDevices(t, a,
 		"virtio-net-pci,netdev=net0,mac=02:50:00:00:00:01,id=net0-dev,bus=pcie.0,addr=0x2",
 		"virtio-net-pci,netdev=net2,mac=02:50:00:00:00:03,id=net2-dev,bus=pcie.0,addr=0x3",
 		"virtio-rng-pci,rng=rng0,bus=pcie.0,addr=0x4",
@@ -404,11 +405,7 @@ func TestPlacementPinsRootPorts(t *testing.T) {
 		"virtio-net-pci,netdev=net1,mac=02:50:00:00:00:02,id=net1-dev,bus=hp4",
 		"virtio-blk-pci,drive=disk0,id=disk0-dev,bus=hp0",
 		"virtio-blk-pci,drive=disk1,id=disk1-dev,bus=hp1",
-	} {
-		if !slices.Contains(a, w) {
-			t.Errorf("missing -device %q in %q", w, a)
-		}
-	}
+	)
 	if v, ok := pairValue(a, "-device", "pcie-root-port,id=hp6,"); ok {
 		t.Errorf("more root ports than RootPorts: %q", v)
 	}
