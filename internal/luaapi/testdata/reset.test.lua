@@ -1,6 +1,6 @@
 -- provium.reset_between_tests restores the file-scope lab after every test.
 provium.reset_between_tests = true
-t_vm = provium:vm("r", "linux", {memory = "256M"}):boot()
+t_vm = provium:vm("r", "linux", {memory = "256M", agent_timeout = 180}):boot()
 t_vm:write_file("/tmp/keep", "here")
 
 test("deletes the file", function(t)
