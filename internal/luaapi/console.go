@@ -21,37 +21,15 @@ const (
 )
 
 // consoleObj is vm:console(): it never fails to exist; it reads the
-// console of the VM's current (or last) QEMU process.
+// console of the VM's current (or last) QEMU process. It keeps no state:
+// an expect without `since` searches the current boot's output, however
+// often the same text was expected before (peios/integration-tests expects
+// a line printed before an earlier expect's match, and one line several
+// times), and after vm:reset() only the new boot's (its power-loss tests
+// wait for the boot marker again).
 type consoleObj struct {
 	api *API
 	vm  *lab.VM
-	// expect consumes what it matched, per pattern: a later expect of
-	// the same pattern (without `since`) searches from the end of its
-	// previous match in the same capture, and no expect looks before
-	// the current boot (vm:reset()). So a boot marker is waited for
-	// again after a reset (peios/integration-tests' power-loss tests),
-	// while marks of one boot still match in any order (its stage
-	// tests expect service start lines whose order varies, and marks
-	// earlier than the last one expected).
-	cursorOf *vmm.Console
-	cursors  map[string]int64
-}
-
-// expectStart is where an expect of pat without `since` starts in con.
-func (c *consoleObj) expectStart(con *vmm.Console, pat string) int64 {
-	from := con.BootStart()
-	if c.cursorOf == con {
-		from = max(from, c.cursors[pat])
-	}
-	return from
-}
-
-// consumed records the end of a match of pat by an expect without `since`.
-func (c *consoleObj) consumed(con *vmm.Console, pat string, end int64) {
-	if c.cursorOf != con {
-		c.cursorOf, c.cursors = con, map[string]int64{}
-	}
-	c.cursors[pat] = end
 }
 
 // console returns the capture of the VM's current or last machine.
@@ -137,7 +115,7 @@ func consoleExpect(L *lua.Thread, c *consoleObj) (int, error) {
 		}
 		timeout = d
 	}
-	since := int64(-1) // none: from the end of this pattern's previous match
+	since := int64(-1) // none: from the start of the current boot
 	if L.Type(4) == lua.TypeTable {
 		if L.RawGetField(4, "since") != lua.TypeNil {
 			n, ok := L.ToInteger(-1)
@@ -157,24 +135,18 @@ func consoleExpect(L *lua.Thread, c *consoleObj) (int, error) {
 		if con := c.console(); con != nil {
 			from := since
 			if since < 0 {
-				from = c.expectStart(con, pat)
+				from = con.BootStart()
 			}
-			end, found := int64(0), false
+			found := false
 			if timeout == 0 {
-				b, start := sinceBytes(con, from)
-				if i := bytes.Index(b, []byte(pat)); i >= 0 {
-					end, found = start+int64(i+len(pat)), true
-				}
+				found = bytes.Contains(sinceBytes(con, from), []byte(pat))
 			} else {
 				wctx, wcancel := context.WithTimeout(ctx, 50*time.Millisecond)
-				e, err := con.WaitFor(wctx, from, []byte(pat))
+				_, err := con.WaitFor(wctx, from, []byte(pat))
 				wcancel()
-				end, found = e, err == nil
+				found = err == nil
 			}
 			if found {
-				if since < 0 {
-					c.consumed(con, pat, end)
-				}
 				L.PushString(pat)
 				return 1, nil
 			}
@@ -192,18 +164,17 @@ func consoleExpect(L *lua.Thread, c *consoleObj) (int, error) {
 	}
 }
 
-// sinceBytes is the retained log after history offset since, and the
-// history offset of its first byte.
-func sinceBytes(con *vmm.Console, since int64) ([]byte, int64) {
+// sinceBytes is the retained log after history offset since.
+func sinceBytes(con *vmm.Console, since int64) []byte {
 	b := con.Bytes()
 	start := con.Offset() - int64(len(b))
-	if since > start {
-		if since-start >= int64(len(b)) {
-			return nil, con.Offset()
-		}
-		return b[since-start:], since
+	if since <= start {
+		return b
 	}
-	return b, start
+	if since-start >= int64(len(b)) {
+		return nil
+	}
+	return b[since-start:]
 }
 
 func consoleWrite(L *lua.Thread, c *consoleObj) (int, error) {

@@ -141,10 +141,13 @@ func (c *Console) WaitFor(ctx context.Context, off int64, needle []byte) (int64,
 		if off < c.start {
 			off = c.start
 		}
-		if i := bytes.Index(c.buf[off-c.start:], needle); i >= 0 {
-			end := off + int64(i+len(needle))
-			c.mu.Unlock()
-			return end, nil
+		// off may lie ahead of what arrived yet (an expect's since).
+		if rel := off - c.start; rel <= int64(len(c.buf)) {
+			if i := bytes.Index(c.buf[rel:], needle); i >= 0 {
+				end := off + int64(i+len(needle))
+				c.mu.Unlock()
+				return end, nil
+			}
 		}
 		// Keep the tail that could be the start of a match.
 		if end := c.start + int64(len(c.buf)) - int64(len(needle)) + 1; end > off {

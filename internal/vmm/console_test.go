@@ -164,3 +164,20 @@ func TestConsoleMarkBoot(t *testing.T) {
 		t.Fatalf("boot start after a reset = %d, want %d", got, len("first boot\n"))
 	}
 }
+
+// An offset the reader has not reached yet (an expect's `since` past the
+// end) matches only what comes from there on.
+func TestConsoleWaitForFromAheadOffset(t *testing.T) {
+	c, guest := newTestConsole(t, 1024)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	guest.Write([]byte("old-MARK "))
+	if _, err := c.WaitFor(ctx, 0, []byte("old")); err != nil {
+		t.Fatal(err)
+	}
+	go guest.Write([]byte("xyzMARK"))
+	end, err := c.WaitFor(ctx, 12, []byte("MARK"))
+	if err != nil || end != 16 {
+		t.Fatalf("WaitFor from 12: %d %v, want 16", end, err)
+	}
+}
