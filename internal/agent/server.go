@@ -71,7 +71,7 @@ var features = []string{
 	proto.OpMkdir, proto.OpUnlink, proto.OpRename, proto.OpOpen, proto.OpBatch,
 	proto.OpProcStart, proto.OpProcStream, proto.OpTailFile, proto.OpFdStream, proto.OpFileTail,
 	proto.OpSyscall, proto.OpSyscallAsync, proto.OpIoctl, proto.OpReadMem, proto.OpWorkerSpawn,
-	proto.OpWorkerExe, proto.OpClockGet, proto.OpNetConfig,
+	proto.OpWorkerExe, proto.OpClockGet, proto.OpNetConfig, proto.OpHWRNGSync,
 }
 
 func (s *Server) logf(format string, args ...any) {
@@ -389,6 +389,12 @@ func (s *Server) dispatch(ctx context.Context, sess *session, req proto.Request)
 		return readMem(r)
 	case proto.OpClockGet:
 		return clockGet()
+	case proto.OpHWRNGSync:
+		var r proto.HWRNGSyncReq
+		if err := decodeBody(req, &r); err != nil {
+			return nil, err
+		}
+		return hwrngSync(ctx, r)
 	case proto.OpNetConfig:
 		var r proto.NetConfigReq
 		if err := decodeBody(req, &r); err != nil {

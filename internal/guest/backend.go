@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -359,16 +358,18 @@ func (b *Backend) start(ctx context.Context, file string, spec lab.BootSpec) (la
 	g.net.boot(spec.NICs)
 	reset.m.Store(g)
 	g.origin = &origin{b: b, name: spec.Name, profile: spec.Profile, plan: p, profileInitrd: prof.Initrd, timeControlled: spec.Opts.InitialTime != nil}
-	// The stream flows from the start: holding it back until the agent
-	// answered left the kernel's hwrng thread blocked in its first read,
-	// and a boot could hang (agent silent, console empty) when the agent
-	// touched the hwrng core meanwhile.
-	go g.serveRNG(p.seed)
+	// The stream flows from the start (a boot stream, rngfeed.go): holding
+	// it back until the agent answered left the kernel's hwrng thread
+	// blocked in its first read, and a boot could hang (agent silent,
+	// console empty) when the agent touched the hwrng core meanwhile.
+	g.rng = newRNGFeed(p.seed)
+	go g.serveRNG()
 	if err = g.connect(ctx); err != nil {
 		tail := g.failureDetail()
 		_ = g.Stop(context.Background())
 		return nil, fmt.Errorf("%w%s", err, tail)
 	}
+	g.syncHWRNG(ctx)
 	g.life.spawn(spec.Profile, p.memory, p.cpus, "boot", began)
 	go g.watch()
 	return g, nil
@@ -460,14 +461,6 @@ func firmwareFile(prof *config.Profile) string {
 		return vmm.DefaultQboot
 	}
 	return ""
-}
-
-// seededStream is the deterministic virtio-rng byte stream of a seed.
-func seededStream(seed uint64) io.Reader {
-	var key [32]byte
-	binary.LittleEndian.PutUint64(key[:], seed)
-	copy(key[8:], "provium-virtio-rng-stream")
-	return rand.NewChaCha8(key)
 }
 
 // indent prefixes every line.

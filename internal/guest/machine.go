@@ -40,6 +40,9 @@ type Machine struct {
 	// returned once QEMU has exited (30-runtime.md B2).
 	charge *sched.Hold
 
+	rng      *rngFeed              // the virtio-rng stream (rngfeed.go)
+	hwrngErr atomic.Pointer[error] // the last /dev/hwrng sync's failure
+
 	stopping atomic.Bool // a stop was requested: the exit is not news
 	exit     chan struct{}
 	exitInfo vmm.Exit
@@ -216,8 +219,8 @@ func (g *Machine) failureDetail() string {
 	return strings.TrimRight(sb.String(), "\n")
 }
 
-// serveRNG feeds the guest's virtio-rng with the seed's stream.
-func (g *Machine) serveRNG(seed uint64) {
+// serveRNG feeds the guest's virtio-rng from g.rng.
+func (g *Machine) serveRNG() {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
@@ -245,7 +248,7 @@ func (g *Machine) serveRNG(seed uint64) {
 		return
 	}
 	defer conn.Close()
-	_ = vmm.ServeEGD(ctx, conn, seededStream(seed))
+	_ = vmm.ServeEGD(ctx, conn, g.rng)
 }
 
 // watch reports an exit nobody asked for to the core.
@@ -323,12 +326,14 @@ func (g *Machine) Resume(ctx context.Context) error { return g.vm.Resume(ctx) }
 // the new boot answers.
 func (g *Machine) Reset(ctx context.Context) error {
 	g.closeAgent()
+	g.rng.boot()
 	if err := g.vm.SystemReset(ctx); err != nil {
 		return err
 	}
 	if err := g.connect(ctx); err != nil {
 		return fmt.Errorf("%w%s", err, g.failureDetail())
 	}
+	g.syncHWRNG(ctx)
 	return nil
 }
 

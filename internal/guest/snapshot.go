@@ -412,7 +412,12 @@ func (b *Backend) restore(ctx context.Context, file string, spec lab.BootSpec, s
 	reset.m.Store(g)
 	g.origin = &origin{b: b, name: spec.Name, profile: spec.Profile, plan: p, profileInitrd: prof.Initrd, timeControlled: timeControlled}
 	g.net.devs = nicDevs
-	go g.serveRNG(p.seed) // the restored guest is past its boot
+	// The restored guest is past its boot and its /dev/hwrng sync: it reads
+	// on from what its kernel buffered, then the seed's stream from its
+	// start again.
+	g.rng = newRNGFeed(p.seed)
+	g.rng.restart()
+	go g.serveRNG()
 	if err := g.linkParked(ctx); err != nil {
 		_ = g.Stop(context.WithoutCancel(ctx))
 		return nil, fmt.Errorf("unlinking the restored guest's parked NICs: %w", err)

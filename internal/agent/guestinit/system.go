@@ -158,14 +158,15 @@ func SeedKernelRNG(seed proto.Seed) error {
 }
 
 // hwrngQuality is the hwrng core's knob for how much the kernel trusts the
-// current hardware rng (per 1024 bits); 0 ends its reader thread.
+// current hardware rng (per 1024 bits).
 const hwrngQuality = "class/misc/hw_random/rng_quality"
 
-// QuietHWRNG sets the hwrng quality to 0, so the kernel's reader thread
-// ends after the read it is waiting in and /dev/hwrng's stream is left to
-// the test: with a seeded virtio-rng whose host withholds bytes until the
-// agent answers, that one read takes the same bytes in every boot. The
-// pool is seeded by the agent instead (SeedKernelRNG). No hwrng is fine.
+// QuietHWRNG sets the hwrng quality to 0: the kernel then credits nothing
+// for what its hwrng thread reads and that thread reads one block per
+// reseed interval only (the Debian 6.1 kernel keeps it running whatever
+// the quality; the host and agent line /dev/hwrng up around it, see
+// OpHWRNGSync). The pool is seeded by the agent instead (SeedKernelRNG).
+// No hwrng is fine.
 func QuietHWRNG(sysRoot string) error {
 	err := os.WriteFile(filepath.Join(sysRoot, hwrngQuality), []byte("0\n"), 0)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
