@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -154,38 +155,56 @@ func TestSeededVirtioRNG(t *testing.T) {
 }
 
 // TestHWRNGReproducibleAcrossVMs: two VMs with one rng_seed read the same
-// first bytes from /dev/hwrng, a VM with another seed other bytes. They
-// are the seed's stream in the block at hwrngStart, which the boot's sync
-// left in the hwrng core's buffer (the kernel's own hwrng thread cannot
-// take them, whenever it reads).
+// first bytes from /dev/hwrng, a VM with another seed other bytes, and so
+// does the second VM again after vm:reset. They are the seed's stream in
+// the block at hwrngStart, which the boot's sync left in the hwrng core's
+// buffer (the kernel's own hwrng thread cannot take them, whenever it
+// reads).
 func TestHWRNGReproducibleAcrossVMs(t *testing.T) {
 	b := newBackend(t, guesttest.Config(t))
 	ctx := context.Background()
-	first32 := func(name string, seed uint64) []byte {
+	first32 := func(m *Machine) []byte {
+		t.Helper()
+		if err := m.HWRNGSynced(); err != nil {
+			t.Fatalf("hwrng sync: %v", err)
+		}
+		a, _ := m.Agent()
+		res, err := a.Exec(ctx, proto.ExecReq{Cmd: "head -c 32 /dev/hwrng | od -An -tx1 -v | tr -d ' \\n'", Shell: true})
+		if err != nil || res.ExitCode != 0 {
+			t.Fatalf("read hwrng: %v %+v", err, res)
+		}
+		got, err := hex.DecodeString(string(res.Stdout))
+		if err != nil || len(got) != 32 {
+			t.Fatalf("hwrng hex %q: %v", res.Stdout, err)
+		}
+		return got
+	}
+	boot := func(name string, seed uint64) (*Machine, func()) {
 		m, err := b.ForFile("f").Start(ctx, lab.BootSpec{Name: name, Path: name, Profile: "linux", Opts: lab.BootOpts{RNGSeed: &seed}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer m.Stop(ctx)
-		if err := m.(*Machine).HWRNGSynced(); err != nil {
-			t.Fatalf("vm %s: hwrng sync: %v", name, err)
-		}
-		a, _ := m.(*Machine).Agent()
-		res, err := a.Exec(ctx, proto.ExecReq{Cmd: "head -c 32 /dev/hwrng | od -An -tx1 -v | tr -d ' \\n'", Shell: true})
-		if err != nil || res.ExitCode != 0 {
-			t.Fatalf("vm %s: read hwrng: %v %+v", name, err, res)
-		}
-		got, err := hex.DecodeString(string(res.Stdout))
-		if err != nil || len(got) != 32 {
-			t.Fatalf("vm %s: hwrng hex %q: %v", name, res.Stdout, err)
-		}
-		return got
+		stop := sync.OnceFunc(func() { m.Stop(ctx) })
+		t.Cleanup(stop)
+		return m.(*Machine), stop
 	}
-	a, a2, c := first32("a", 42), first32("b", 42), first32("c", 43)
-	if !bytes.Equal(a, a2) {
-		t.Fatalf("one seed, two VMs: %x and %x", a, a2)
+	ma, stopA := boot("a", 42)
+	a := first32(ma)
+	stopA()
+	mb, stopB := boot("b", 42)
+	b1 := first32(mb)
+	if !bytes.Equal(a, b1) {
+		t.Fatalf("one seed, two VMs: %x and %x", a, b1)
 	}
-	if bytes.Equal(a, c) {
+	if err := mb.Reset(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if b2 := first32(mb); !bytes.Equal(a, b2) {
+		t.Fatalf("after vm:reset: %x, want %x", b2, a)
+	}
+	stopB()
+	mc, _ := boot("c", 43)
+	if c := first32(mc); bytes.Equal(a, c) {
 		t.Fatalf("seeds 42 and 43 gave the same bytes %x", a)
 	}
 	want := make([]byte, hwrngStart+proto.HWRNGPreloaded)
