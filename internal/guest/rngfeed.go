@@ -2,10 +2,8 @@ package guest
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
@@ -25,7 +23,7 @@ type rngFeed struct {
 }
 
 func newRNGFeed(seed uint64) *rngFeed {
-	return &rngFeed{seed: seed, src: bootStream(seed)}
+	return &rngFeed{seed: seed, src: proto.RNGBootStream(seed)}
 }
 
 // Read serves the current stream.
@@ -38,7 +36,7 @@ func (f *rngFeed) Read(p []byte) (int, error) {
 // boot goes back to the boot stream (the guest reboots).
 func (f *rngFeed) boot() {
 	f.mu.Lock()
-	f.src = bootStream(f.seed)
+	f.src = proto.RNGBootStream(f.seed)
 	f.mu.Unlock()
 }
 
@@ -47,16 +45,6 @@ func (f *rngFeed) restart() {
 	f.mu.Lock()
 	f.src = proto.RNGStream(f.seed)
 	f.mu.Unlock()
-}
-
-// bootStream is what the guest's kernel reads while it boots: derived from
-// the seed, so a boot is as reproducible as it can be, and distinct from
-// proto.RNGStream, so the agent can tell where the latter begins.
-func bootStream(seed uint64) io.Reader {
-	var key [32]byte
-	binary.LittleEndian.PutUint64(key[:], seed)
-	copy(key[8:], "provium-virtio-rng-boot")
-	return rand.NewChaCha8(key)
 }
 
 // hwrngStart is the offset of the seed's stream that /dev/hwrng readers get

@@ -9,10 +9,18 @@ import (
 // RNGStream is the byte stream a seeded VM's virtio-rng device carries once
 // the guest has booted (10-lua-api.md §5.2 rng_seed). The host serves it and
 // the agent recognises it (OpHWRNGSync), so both derive it here.
-func RNGStream(seed uint64) io.Reader {
+func RNGStream(seed uint64) io.Reader { return seedStream(seed, "provium-virtio-rng-stream") }
+
+// RNGBootStream is what the device carries while the guest boots, before
+// the host restarts RNGStream: derived from the seed too, and distinct from
+// RNGStream so the agent can tell where the latter begins.
+func RNGBootStream(seed uint64) io.Reader { return seedStream(seed, "provium-virtio-rng-boot") }
+
+// seedStream is ChaCha8 keyed by the seed and a label.
+func seedStream(seed uint64, label string) io.Reader {
 	var key [32]byte
 	binary.LittleEndian.PutUint64(key[:], seed)
-	copy(key[8:], "provium-virtio-rng-stream")
+	copy(key[8:], label)
 	return rand.NewChaCha8(key)
 }
 
