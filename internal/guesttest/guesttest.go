@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/provium/provium/internal/config"
 	"github.com/provium/provium/internal/image"
@@ -55,8 +56,16 @@ func ConfigText(t testing.TB, text string) *config.Config {
 	if lerr != nil {
 		t.Fatal(lerr)
 	}
+	for _, p := range cfg.Profiles {
+		p.AgentBootTimeout = max(p.AgentBootTimeout, LoadedBootTimeout)
+	}
 	return cfg
 }
+
+// LoadedBootTimeout is the agent boot timeout of Config's profiles: a TCG
+// boot on a busy machine (several test packages at once on two cores) has
+// been seen to take 55 s, beyond the default 30 s.
+const LoadedBootTimeout = 120 * time.Second
 
 // ScratchRoot returns a short scratch root for a test (unix socket paths are
 // limited to 107 bytes, so t.TempDir() paths are too long).
