@@ -88,9 +88,16 @@ func syncHWRNG(ctx context.Context, dev hwrngDevice, r proto.HWRNGSyncReq) (prot
 		out.Consumed += uint64(len(block))
 		return nil
 	}
-	// 1. Read until a read ends inside the stream: its last half is then a
-	// half block of the stream.
+	// 1. Read until a read is known to end inside the stream. An earlier
+	// reader may have left L bytes in the core's buffer (the first L of
+	// the block it fetched last): every 64-byte read then returns those
+	// and the last 64-L bytes of the next fetch, leaving its first L, so
+	// two reads give a whole fetched block for the right L. Once L is
+	// known, reading exactly L bytes empties the core's buffer.
+	at := halfIndex(stream[:r.Start])
 	pos := -1
+	var prev []byte
+	emptied := false
 	for i := 0; pos < 0; i++ {
 		if i == hwrngSyncBootReads {
 			return fail(fmt.Sprintf("the seed's stream did not show up in %d reads", hwrngSyncBootReads))
@@ -98,9 +105,30 @@ func syncHWRNG(ctx context.Context, dev hwrngDevice, r proto.HWRNGSyncReq) (prot
 		if err := read(); err != nil {
 			return out, err
 		}
-		if at := findHalf(stream[:r.Start], block[hwrngHalf:], -1); at >= 0 {
-			pos = at + hwrngHalf
+		cur := bytes.Clone(block)
+		if emptied {
+			if q, ok := at[string(cur)]; ok {
+				pos = q + proto.HWRNGBlock
+			}
+			continue
 		}
+		for l := 0; prev != nil && l < proto.HWRNGBlock && !emptied; l++ {
+			if _, ok := at[string(cur[:l])+string(prev[l:])]; !ok {
+				continue
+			}
+			emptied = true
+			if l > 0 {
+				if err := dev.ReadBlocking(block[:l]); err != nil {
+					return out, fmt.Errorf("hwrng_sync: reading %s: %w", hwrngPath, err)
+				}
+				out.Consumed += uint64(l)
+				copy(cur, block[:l])
+			}
+			if q, ok := at[string(cur)]; ok {
+				pos = q + proto.HWRNGBlock
+			}
+		}
+		prev = cur
 	}
 	// 2. A read that ended in the middle of a block leaves its second half
 	// in the driver: take exactly that half, so reads are whole blocks.
@@ -156,6 +184,18 @@ func findHalf(stream, half []byte, phase int) int {
 		}
 	}
 	return -1
+}
+
+// halfIndex maps every 64 bytes of stream that start at a multiple of
+// hwrngHalf (what one fetch of the core can be) to its offset.
+func halfIndex(stream []byte) map[string]int {
+	at := make(map[string]int, len(stream)/hwrngHalf)
+	for q := 0; q+proto.HWRNGBlock <= len(stream); q += hwrngHalf {
+		if _, dup := at[string(stream[q:q+proto.HWRNGBlock])]; !dup {
+			at[string(stream[q:q+proto.HWRNGBlock])] = q
+		}
+	}
+	return at
 }
 
 // findBlock is the block-aligned offset of block in stream, or -1.

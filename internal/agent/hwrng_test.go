@@ -122,22 +122,29 @@ func TestSyncHWRNGLeavesTheStartBlockForReaders(t *testing.T) {
 		}
 	}
 	cases := []struct {
-		name  string
-		boot  int
-		half  bool
-		extra func(int, *fakeHWRNG)
+		name     string
+		boot     int
+		half     bool
+		leftover int // bytes an earlier reader left in the core's buffer
+		extra    func(int, *fakeHWRNG)
 	}{
-		{"aligned", 2, false, nil},
-		{"after the early half read", 2, true, nil},
-		{"no boot blocks left", 1, false, nil},
-		{"half, one boot block", 1, true, nil},
-		{"thread reads meanwhile", 3, false, threadAt(1, 3, 5)},
-		{"thread reads meanwhile, half", 3, true, threadAt(2, 4)},
-		{"thread takes the half block's neighbour", 2, true, threadAt(3)},
+		{"aligned", 2, false, 0, nil},
+		{"after the early half read", 2, true, 0, nil},
+		{"no boot blocks left", 1, false, 0, nil},
+		{"half, one boot block", 1, true, 0, nil},
+		{"thread reads meanwhile", 3, false, 0, threadAt(1, 3, 5)},
+		{"thread reads meanwhile, half", 3, true, 0, threadAt(2, 4)},
+		{"thread takes the half block's neighbour", 2, true, 0, threadAt(3)},
+		{"a reader left 56 bytes", 2, false, 56, nil},
+		{"a reader left 8 bytes, half", 2, true, 8, nil},
+		{"a reader left 33 bytes, thread", 3, false, 33, threadAt(2, 4)},
+		{"a reader left 63 bytes, half, thread", 3, true, 63, threadAt(1, 3)},
+		{"a reader left 1 byte", 1, false, 1, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			f := newFake(seed, c.boot, 40, c.half)
+			f.core = bytes.Repeat([]byte{0xa5}, c.leftover)
 			f.before = c.extra
 			if _, err := syncHWRNG(context.Background(), f, proto.HWRNGSyncReq{Seed: seed, Start: start}); err != nil {
 				t.Fatal(err)
