@@ -2,7 +2,6 @@ package lab
 
 import (
 	"context"
-	"time"
 
 	"github.com/provium/provium/internal/nbd"
 )
@@ -40,9 +39,9 @@ type Machine interface {
 	Pause(ctx context.Context) error  // stop the vCPUs
 	Resume(ctx context.Context) error // continue the vCPUs
 	Reset(ctx context.Context) error  // hardware reset; returns once the agent answers
-	// PowerButton presses the ACPI button and waits up to timeout for the guest
-	// to power off; poweredOff=false means it did not (the core forces it off).
-	PowerButton(ctx context.Context, timeout time.Duration) (poweredOff bool, err error)
+	// PowerButton presses the ACPI button and returns once it is delivered
+	// (a guest that powers off on it is reported through OnExit).
+	PowerButton(ctx context.Context) error
 	Wakeup(ctx context.Context) error // resume from S3; error when not suspended
 }
 

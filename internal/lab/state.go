@@ -75,7 +75,7 @@ var moves = map[Op]move{
 	OpResume:      {from: []State{Paused}, to: Booted},
 	OpShutdown:    {from: anyState, to: Shutdown},
 	OpReset:       {from: []State{Booted}, to: Booted},
-	OpPowerButton: {from: []State{Booted}, to: Shutdown},
+	OpPowerButton: {from: []State{Booted}, stay: true},
 	OpWakeup:      {from: []State{Booted}, to: Booted},
 	OpSnapshot:    {from: []State{Booted, Paused}, stay: true},
 	OpRestore:     {from: []State{Created, Shutdown, Dead}, to: Booted},

@@ -19,7 +19,7 @@ func TestTransitionTable(t *testing.T) {
 		OpResume:      {Paused: {true, Booted}},
 		OpShutdown:    {Created: {true, Shutdown}, Booted: {true, Shutdown}, Paused: {true, Shutdown}, Shutdown: {true, Shutdown}, Dead: {true, Shutdown}},
 		OpReset:       {Booted: {true, Booted}},
-		OpPowerButton: {Booted: {true, Shutdown}},
+		OpPowerButton: {Booted: {true, Booted}},
 		OpWakeup:      {Booted: {true, Booted}},
 		OpSnapshot:    {Booted: {true, Booted}, Paused: {true, Paused}},
 		OpRestore:     {Created: {true, Booted}, Shutdown: {true, Booted}, Dead: {true, Booted}},

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"sync"
 	"testing"
-	"time"
 )
 
 // fakeBackend stands in for the QEMU backend, which does not exist yet; it
@@ -22,7 +21,6 @@ type fakeMachine struct {
 	mu        sync.Mutex
 	calls     []string
 	failOp    string // op name that fails
-	poweroff  bool   // PowerButton result
 	onExit    func(poweroff bool)
 	stopCalls int
 }
@@ -34,7 +32,7 @@ func (b *fakeBackend) Start(_ context.Context, spec BootSpec) (Machine, error) {
 	if b.startErr != nil {
 		return nil, b.startErr
 	}
-	m := &fakeMachine{onExit: spec.OnExit, poweroff: true}
+	m := &fakeMachine{onExit: spec.OnExit}
 	b.machines = append(b.machines, m)
 	return m, nil
 }
@@ -58,14 +56,12 @@ func (m *fakeMachine) call(op string) error {
 	return nil
 }
 
-func (m *fakeMachine) Stop(context.Context) error   { return m.call("stop") }
-func (m *fakeMachine) Pause(context.Context) error  { return m.call("pause") }
-func (m *fakeMachine) Resume(context.Context) error { return m.call("resume") }
-func (m *fakeMachine) Reset(context.Context) error  { return m.call("reset") }
-func (m *fakeMachine) Wakeup(context.Context) error { return m.call("wakeup") }
-func (m *fakeMachine) PowerButton(context.Context, time.Duration) (bool, error) {
-	return m.poweroff, m.call("power_button")
-}
+func (m *fakeMachine) Stop(context.Context) error        { return m.call("stop") }
+func (m *fakeMachine) Pause(context.Context) error       { return m.call("pause") }
+func (m *fakeMachine) Resume(context.Context) error      { return m.call("resume") }
+func (m *fakeMachine) Reset(context.Context) error       { return m.call("reset") }
+func (m *fakeMachine) Wakeup(context.Context) error      { return m.call("wakeup") }
+func (m *fakeMachine) PowerButton(context.Context) error { return m.call("power_button") }
 
 func newFakeLab() (*Lab, *fakeBackend) {
 	fb := &fakeBackend{}
@@ -132,7 +128,7 @@ func TestVMLifecycleFake(t *testing.T) {
 		{func() error { return v.Shutdown(ctx) }, Shutdown},
 		{func() error { return v.Shutdown(ctx) }, Shutdown},
 		{func() error { return v.Boot(ctx, BootOpts{}) }, Booted},
-		{func() error { return v.PowerButton(ctx) }, Shutdown},
+		{func() error { return v.PowerButton(ctx) }, Booted},
 	}
 	for i, s := range steps {
 		if err := s.do(); err != nil || v.State() != s.want {
@@ -161,16 +157,37 @@ func TestVMBootFailureIsDeadFake(t *testing.T) {
 	}
 }
 
-func TestVMPowerButtonForcedOffFake(t *testing.T) {
+// power_button returns once the press is delivered: the VM stays booted
+// until the guest's poweroff ends QEMU, and nothing is forced off.
+func TestVMPowerButtonReturnsAtOnceFake(t *testing.T) {
 	root, fb := newFakeLab()
 	v := mustVM(t, root, "a")
 	ctx := context.Background()
-	v.Boot(ctx, BootOpts{})
+	if err := v.Boot(ctx, BootOpts{}); err != nil {
+		t.Fatal(err)
+	}
 	m := fb.last()
-	m.poweroff = false
-	wantErr(t, v.PowerButton(ctx), "vm:power_button: guest did not power off within 60s (forced off)")
-	if v.State() != Shutdown || m.stopCalls != 1 {
-		t.Errorf("forced off: state %s, stops %d", v.State(), m.stopCalls)
+	if err := v.PowerButton(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if v.State() != Booted || m.stopCalls != 0 {
+		t.Fatalf("after the press: state %s, stops %d; want booted, 0", v.State(), m.stopCalls)
+	}
+	if err := v.CheckGuestOp("run"); err != nil {
+		t.Errorf("guest op after the press: %v", err)
+	}
+	m.onExit(true) // the guest powered off
+	if v.State() != Shutdown {
+		t.Errorf("after the guest's poweroff: state %s, want shutdown", v.State())
+	}
+	m.failOp = "power_button"
+	if err := v.Boot(ctx, BootOpts{}); err != nil {
+		t.Fatal(err)
+	}
+	fb.last().failOp = "power_button"
+	wantErr(t, v.PowerButton(ctx), "vm:power_button: vm `a`: power_button failed")
+	if v.State() != Booted {
+		t.Errorf("a failed press changed the state: %s", v.State())
 	}
 }
 

@@ -67,7 +67,12 @@ func TestLayer1OpsOnARealGuest(t *testing.T) {
 
 func TestLifecycleOnARealGuest(t *testing.T) {
 	_, scratch := runGuestFileIn(t, "lifecycle.test.lua")
-	// Nothing may remain: no QEMU of ours.
+	assertNoQEMULeft(t, scratch)
+}
+
+// assertNoQEMULeft fails t if a QEMU of ours (one using scratch) still runs.
+func assertNoQEMULeft(t *testing.T, scratch string) {
+	t.Helper()
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		cmd, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
@@ -139,4 +144,9 @@ func logTests(t *testing.T, res *result.File) {
 			t.Logf("%s: %s", tr.Name, l)
 		}
 	}
+}
+
+func TestPowerButtonOnARealGuest(t *testing.T) {
+	_, scratch := runGuestFileIn(t, "power_button.test.lua")
+	assertNoQEMULeft(t, scratch)
 }

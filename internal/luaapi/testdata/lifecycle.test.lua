@@ -75,12 +75,6 @@ test("QEMU killed from outside: dead, and ops say why", function(t)
   t:assert_eq(vm:run("echo back").stdout, "back\n")
 end)
 
-test("power button ends in shutdown", function(t)
-  local vm = provium:vm("button", "linux", {memory = "256M"}):boot()
-  vm:power_button()
-  t:assert_eq(vm:state(), "shutdown")
-end)
-
 test("lab boot, pause, resume, shutdown of direct VMs", function(t)
   local a = provium:vm("la", "linux", {memory = "256M"})
   local b = provium:vm("lb", "linux", {memory = "256M"})
