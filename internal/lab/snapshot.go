@@ -121,6 +121,7 @@ func (v *VM) Restore(ctx context.Context, path string, memory *uint64, cpus *int
 	v.machine = m
 	v.state = Booted
 	v.since = "restored"
+	v.boots++
 	v.mu.Unlock()
 	err = v.netUp(ctx, "vm:restore", nicSpecs, nics)
 	v.mu.Lock() // the deferred unlock

@@ -33,6 +33,7 @@ type VM struct {
 	opts    BootOpts
 	machine Machine
 	gen     uint64 // bumped per start and per requested stop; stale OnExit calls are ignored
+	boots   uint64 // boots, restores and resets the host asked for that succeeded
 	// lastEnd is how the previous machine ended ("shut down", "dead",
 	// "restored"); since is how the current one came to be (the lastEnd
 	// before a boot, "restored" for a restore). Stale-handle messages use
@@ -66,6 +67,19 @@ func (v *VM) Lab() *Lab { return v.lab }
 // Path is the VM's name qualified by its sub-lab path (`dc1/a`); plain name in
 // the root and test scopes. It names the VM in events and console tails.
 func (v *VM) Path() string { return joinPath(v.lab.Path(), v.name) }
+
+// ID numbers the VM within its file (VMs and bridges share the sequence):
+// two VMs never have the same ID, whatever their names.
+func (v *VM) ID() uint64 { return v.created }
+
+// Boots counts the boots, restores and resets of the VM that the host asked
+// for and that succeeded: it tells one boot of the VM from the next (a
+// reboot the guest does itself does not count).
+func (v *VM) Boots() uint64 {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.boots
+}
 
 // State is the current lifecycle state.
 func (v *VM) State() State {
@@ -166,6 +180,7 @@ func (v *VM) Boot(ctx context.Context, opts BootOpts) error {
 	v.machine = m
 	v.state = Booted
 	v.since = v.lastEnd
+	v.boots++
 	v.mu.Unlock()
 	return v.netUp(ctx, "vm:boot", nicSpecs, nics)
 }
@@ -297,6 +312,9 @@ func (v *VM) machineOp(ctx context.Context, op Op, call func(Machine, context.Co
 	defer v.mu.Unlock()
 	if v.machine == m { // the guest may have exited meanwhile; that state wins
 		v.state = to
+		if op == OpReset {
+			v.boots++
+		}
 	}
 	return nil
 }

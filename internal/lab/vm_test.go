@@ -143,6 +143,42 @@ func TestVMLifecycleFake(t *testing.T) {
 	}
 }
 
+// ID tells VMs apart; Boots tells one boot of a VM from the next.
+func TestVMIDAndBootsFake(t *testing.T) {
+	root, fb := newFakeLab()
+	v := mustVM(t, root, "a")
+	w := mustVM(t, root, "b")
+	if v.ID() == w.ID() {
+		t.Fatalf("two VMs share ID %d", v.ID())
+	}
+	ctx := context.Background()
+	count := func(want uint64) {
+		t.Helper()
+		if got := v.Boots(); got != want {
+			t.Fatalf("Boots() = %d, want %d", got, want)
+		}
+	}
+	count(0)
+	v.Boot(ctx, BootOpts{})
+	count(1)
+	v.Pause(ctx)
+	v.Resume(ctx)
+	count(1)
+	v.Reset(ctx)
+	count(2)
+	fb.last().failOp = "reset"
+	v.Reset(ctx)
+	count(2) // a failed reset is no new boot
+	v.Shutdown(ctx)
+	count(2)
+	fb.startErr = errors.New("no")
+	v.Boot(ctx, BootOpts{})
+	count(2) // nor is a failed boot
+	fb.startErr = nil
+	v.Boot(ctx, BootOpts{})
+	count(3)
+}
+
 func TestVMBootFailureIsDeadFake(t *testing.T) {
 	root, fb := newFakeLab()
 	fb.startErr = errors.New("agent did not answer")

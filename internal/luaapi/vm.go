@@ -169,11 +169,18 @@ func (a *API) vmClass() lua.Class {
 				if err != nil {
 					return 0, err
 				}
-				L.PushString(fmt.Sprintf("vm(%s state=%s cid=-)", vm.Name(), vm.State()))
+				L.PushString(vmTostring(vm))
 				return 1, nil
 			},
 		},
 	}
+}
+
+// vmTostring is tostring(vm): short, and different for two VMs and for two
+// boots of one VM (peios/integration-tests keys per-guest caches by it;
+// upstream's showed the guest's vsock CID, which has no equivalent here).
+func vmTostring(vm *lab.VM) string {
+	return fmt.Sprintf("vm(%s state=%s cid=- id=%d boot=%d)", vm.Name(), vm.State(), vm.ID(), vm.Boots())
 }
 
 // untraced VM methods are cheap getters: they would only clutter --trace.
