@@ -1,7 +1,7 @@
 -- A profile whose cmdline asks for console=hvc0 (peios/integration-tests'
 -- peinit profile does) still gets /dev/console captured: Provium appends
 -- console=ttyS0 after it, the last console= names /dev/console.
-local vm = provium:vm("hvc", "hvc", {memory = "256M"}):boot()
+local vm = provium:vm("hvc", "hvc", {memory = "256M", agent_timeout = 180}):boot()
 
 test("the cmdline keeps console=hvc0 and ends its consoles with ttyS0", function(t)
   local cmdline = vm:read_file("/proc/cmdline")

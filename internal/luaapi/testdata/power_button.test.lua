@@ -13,7 +13,7 @@ local function button_device(vm)
 end
 
 test("a press the guest ignores returns at once; the VM stays usable", function(t)
-  local vm = provium:vm("ignores", "linux", {memory = "256M"}):boot()
+  local vm = provium:vm("ignores", "linux", {memory = "256M", agent_timeout = 180}):boot()
   -- Keep the press from the agent, which powers the guest off on it: a
   -- file the test holds grabs the button's input device exclusively.
   local dev
@@ -34,7 +34,7 @@ test("a press the guest ignores returns at once; the VM stays usable", function(
 end)
 
 test("a press the default image powers off on makes the VM shutdown", function(t)
-  local vm = provium:vm("button", "linux", {memory = "256M"}):boot()
+  local vm = provium:vm("button", "linux", {memory = "256M", agent_timeout = 180}):boot()
   wait_until(function() return button_device(vm) end, {timeout = 30, desc = "the power button device"})
   vm:run("echo before-the-press > /dev/console"):assert_ok()
   vm:power_button()
