@@ -2,11 +2,14 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 
+	"github.com/provium/provium/internal/agentbin"
 	"github.com/provium/provium/internal/config"
+	"github.com/provium/provium/internal/guest"
 )
 
 // profileBuilds returns the step that runs a profile's `build` before its
@@ -24,6 +27,9 @@ func (s *session) profileBuilds(cfg *config.Config, verbose io.Writer, env ...st
 	if len(env) > 0 {
 		opts.Environ = append(os.Environ(), env...) // later entries win
 	}
+	opts.ProfileEnv = func(ctx context.Context, p *config.Profile) ([]string, error) {
+		return overlayEnv(ctx, p, filepath.Join(cfg.ScratchDir(), "agent-overlay"))
+	}
 	builder := config.NewBuilder(cfg, opts)
 	return func(ctx context.Context, profile string) error {
 		if err := os.MkdirAll(cfg.ScratchDir(), 0o700); err != nil {
@@ -34,4 +40,22 @@ func (s *session) profileBuilds(cfg *config.Config, verbose io.Writer, env ...st
 		}
 		return builder.Ensure(ctx, profile)
 	}
+}
+
+// overlayEnv points a profile's build at an agent overlay file
+// (PROVIUM_OVERLAY), as upstream's builds find one: the profile's
+// agent_overlay_path, else the caller's own PROVIUM_OVERLAY (inherited
+// as is), else the overlay of the agent this run injects, written to dir.
+func overlayEnv(ctx context.Context, p *config.Profile, dir string) ([]string, error) {
+	switch {
+	case p.AgentOverlayPath != "":
+		return []string{guest.EnvOverlay + "=" + p.AgentOverlayPath}, nil
+	case os.Getenv(guest.EnvOverlay) != "":
+		return nil, nil
+	}
+	path, err := guest.OverlayFile(ctx, &agentbin.Locator{}, dir)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", guest.EnvOverlay, err)
+	}
+	return []string{guest.EnvOverlay + "=" + path}, nil
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,5 +71,54 @@ func TestPrepareOutput(t *testing.T) {
 	code, _, errs = in.exec("prepare", "-v")
 	if code != ExitOK || !strings.Contains(errs, "[build one] compiling one\n") {
 		t.Fatalf("prepare -v: exit %d, stderr %q", code, errs)
+	}
+}
+
+// A profile's build finds the agent overlay in $PROVIUM_OVERLAY and takes
+// the agent out of it with cpio, as peios/integration-tests' peinit
+// profile does (upstream's builds read dist/agent-overlay.cpio.gz).
+func TestPrepareExportsAgentOverlay(t *testing.T) {
+	t.Setenv("PROVIUM_OVERLAY", "")
+	toml := `
+[profiles.img]
+build = '''
+set -eu
+overlay=${PROVIUM_OVERLAY:-../../../provium/dist/agent-overlay.cpio.gz}
+[ -r "$overlay" ] || { echo "no provium agent overlay at $overlay" >&2; exit 1; }
+echo "$overlay" > {out}/overlay-path
+mkdir -p {out}/agent
+zcat "$overlay" | (cd {out}/agent && cpio --quiet -idm 'sbin/provium-agent')
+'''
+kernel = "{out}/vmlinux"
+cmdline = "console=hvc0"
+`
+	dir := writeTree(t, map[string]string{"provium.toml": toml})
+	in := newInvocation(t, dir)
+	code, out, errs := in.exec("prepare")
+	if code != ExitOK {
+		t.Fatalf("prepare: exit %d\n%s\n%s", code, out, errs)
+	}
+	outDir := filepath.Join(dir, ".provium-build", "img")
+	agent, err := os.ReadFile(filepath.Join(outDir, "agent", "sbin", "provium-agent"))
+	if err != nil || !bytes.HasPrefix(agent, []byte("\x7fELF")) {
+		t.Fatalf("the build extracted no agent binary: %d bytes, %v", len(agent), err)
+	}
+	p, _ := os.ReadFile(filepath.Join(outDir, "overlay-path"))
+	overlay := strings.TrimSpace(string(p))
+	if !filepath.IsAbs(overlay) || !strings.HasSuffix(overlay, ".cpio.gz") {
+		t.Fatalf("PROVIUM_OVERLAY = %q", overlay)
+	}
+	st, err := os.Stat(overlay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// a second build gets the same file, untouched (builds fingerprint it)
+	if code, out, errs := in.exec("prepare"); code != ExitOK {
+		t.Fatalf("second prepare: exit %d\n%s\n%s", code, out, errs)
+	}
+	p, _ = os.ReadFile(filepath.Join(outDir, "overlay-path"))
+	st2, err := os.Stat(strings.TrimSpace(string(p)))
+	if err != nil || strings.TrimSpace(string(p)) != overlay || !st2.ModTime().Equal(st.ModTime()) {
+		t.Errorf("second build: overlay %q (%v), want %q with mtime %v", p, err, overlay, st.ModTime())
 	}
 }

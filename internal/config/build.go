@@ -41,6 +41,9 @@ type BuildOptions struct {
 	LogPath func(profile string) string
 	// Environ is the base environment of the command; nil means os.Environ().
 	Environ []string
+	// ProfileEnv, when non-nil, adds KEY=VALUE entries for one profile's
+	// build; it runs only when that build runs, and its error fails it.
+	ProfileEnv func(ctx context.Context, p *Profile) ([]string, error)
 }
 
 // Builder runs profile build commands at most once per invocation; callers
@@ -175,6 +178,13 @@ func (b *Builder) run(ctx context.Context, p *Profile) error {
 		env = os.Environ()
 	}
 	cmd.Env = append(append([]string{}, env...), "PROVIUM_PROFILE="+p.Name, "PROVIUM_OUT="+p.Out)
+	if b.opts.ProfileEnv != nil {
+		extra, err := b.opts.ProfileEnv(ctx, p)
+		if err != nil {
+			return fmt.Errorf("profile `%s`: build environment: %w", p.Name, err)
+		}
+		cmd.Env = append(cmd.Env, extra...)
+	}
 	cmd.Stdout = out
 	cmd.Stderr = out
 	// A process group lets cancellation kill the whole build, not just sh.

@@ -143,29 +143,7 @@ func (b *Backend) derivedSeed(file, vmPath string) uint64 {
 
 // agentOverlay is the gzip segment holding the agent binary, built once.
 func (b *Backend) agentOverlay(ctx context.Context) ([]byte, error) {
-	b.overlayOnce.Do(func() {
-		path, err := b.opts.Agent.Path(ctx)
-		if err != nil {
-			b.overlayErr = err
-			return
-		}
-		bin, err := os.ReadFile(path)
-		if err != nil {
-			b.overlayErr = fmt.Errorf("agent: %w", err)
-			return
-		}
-		worker, err := WorkerFile(ctx, b.opts.Agent)
-		if err != nil {
-			b.overlayErr = err
-			return
-		}
-		a, err := initrd.Overlay(bin, nil, worker)
-		if err != nil {
-			b.overlayErr = fmt.Errorf("agent overlay: %w", err)
-			return
-		}
-		b.overlay, b.overlayErr = a.Segment()
-	})
+	b.overlayOnce.Do(func() { b.overlay, b.overlayErr = BuildOverlay(ctx, b.opts.Agent) })
 	return b.overlay, b.overlayErr
 }
 
@@ -174,6 +152,28 @@ func (b *Backend) agentOverlay(ctx context.Context) ([]byte, error) {
 func (b *Backend) workerExe(ctx context.Context) ([]byte, error) {
 	f, err := WorkerFile(ctx, b.opts.Agent)
 	return f.Content, err
+}
+
+// BuildOverlay is the agent overlay of the located agent: one gzip'd cpio
+// member holding /sbin/provium-agent and /sbin/provium-worker.
+func BuildOverlay(ctx context.Context, l *agentbin.Locator) ([]byte, error) {
+	path, err := l.Path(ctx)
+	if err != nil {
+		return nil, err
+	}
+	bin, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	worker, err := WorkerFile(ctx, l)
+	if err != nil {
+		return nil, err
+	}
+	a, err := initrd.Overlay(bin, nil, worker)
+	if err != nil {
+		return nil, fmt.Errorf("agent overlay: %w", err)
+	}
+	return a.Segment()
 }
 
 // WorkerFile is the overlay entry of the worker executor the agent starts
