@@ -429,6 +429,9 @@ func (b *Backend) machineConfig(p *plan, prof *config.Profile, name, dir string)
 		Scratch: dir,
 		RNG:     vmm.RNGServed,
 		BIOS:    firmwareFile(prof),
+		// A profile written for upstream (no guest_os) gets upstream's
+		// -no-reboot: a guest that reboots itself is shut down.
+		GuestRebootStops: !prof.GuestOSNamed,
 
 		ExtraPorts: b.extraPorts(dir),
 	}.WithDefaults()

@@ -267,7 +267,9 @@ func (g *Machine) watch() {
 	_ = g.vm.Quit(context.Background()) // reap and remove the scratch dir
 	g.life.exit()
 	if g.onExit != nil {
-		g.onExit(exit.Kind == vmm.ExitGuestPoweroff)
+		// A guest reboot that stopped the machine (a profile without
+		// guest_os, as upstream's -no-reboot) ends it like a poweroff.
+		g.onExit(exit.Kind == vmm.ExitGuestPoweroff || exit.Kind == vmm.ExitGuestReboot)
 	}
 }
 
@@ -281,6 +283,21 @@ func (g *Machine) closeAgent() {
 	}
 }
 
+// ErrTextGuestRebootStopped is how a VM's errors say that its guest
+// rebooted itself and that this ended the VM.
+const ErrTextGuestRebootStopped = "the guest rebooted itself, which shuts down a VM whose profile does not name guest_os (as upstream's -no-reboot)"
+
+// StoppedByGuestReboot reports whether the machine ended because its guest
+// rebooted itself (vmm.Config.GuestRebootStops).
+func (g *Machine) StoppedByGuestReboot() bool {
+	select {
+	case <-g.exit:
+		return g.exitInfo.Kind == vmm.ExitGuestReboot
+	default:
+		return false
+	}
+}
+
 // ExitDetail describes how the machine ended, with the console tail: what
 // an operation on a dead VM reports. Empty while it runs.
 func (g *Machine) ExitDetail() string {
@@ -290,8 +307,11 @@ func (g *Machine) ExitDetail() string {
 		return ""
 	}
 	what := "QEMU exited (" + g.exitInfo.String() + ")"
-	if g.exitInfo.Kind == vmm.ExitGuestPanic {
+	switch g.exitInfo.Kind {
+	case vmm.ExitGuestPanic:
 		what = "guest kernel panicked (" + g.exitInfo.String() + ")"
+	case vmm.ExitGuestReboot:
+		what = ErrTextGuestRebootStopped + " (" + g.exitInfo.String() + ")"
 	}
 	tail := g.vm.Console().Tail(consoleTailLines)
 	if len(tail) == 0 {
@@ -323,7 +343,8 @@ func (g *Machine) Pause(ctx context.Context) error { return g.vm.Pause(ctx) }
 func (g *Machine) Resume(ctx context.Context) error { return g.vm.Resume(ctx) }
 
 // Reset is a hardware reset of the same QEMU; it returns once the agent of
-// the new boot answers.
+// the new boot answers. On a machine whose guest reboots stop it, they do
+// so again from then on (vmm.ResetDone).
 func (g *Machine) Reset(ctx context.Context) error {
 	g.closeAgent()
 	g.rng.boot()
@@ -331,7 +352,11 @@ func (g *Machine) Reset(ctx context.Context) error {
 		return err
 	}
 	if err := g.connect(ctx); err != nil {
+		_ = g.vm.ResetDone(context.WithoutCancel(ctx))
 		return fmt.Errorf("%w%s", err, g.failureDetail())
+	}
+	if err := g.vm.ResetDone(ctx); err != nil {
+		return err
 	}
 	g.syncHWRNG(ctx)
 	return nil

@@ -46,8 +46,11 @@ func (a *API) guestSession(L *lua.Thread, op string) (*session, error) {
 		return nil, err
 	}
 	if err := vm.CheckGuestOp(op); err != nil {
-		if vm.State() == lab.Dead {
-			if last := a.machines[vm]; last != nil {
+		// Why the machine ended, when that is news: it died, or the
+		// guest's reboot shut it down (a poweroff or vm:shutdown is not).
+		if last := a.machines[vm]; last != nil {
+			st := vm.State()
+			if st == lab.Dead || (st == lab.Shutdown && last.StoppedByGuestReboot()) {
 				if d := last.ExitDetail(); d != "" {
 					return nil, fmt.Errorf("%w: %s", err, d)
 				}

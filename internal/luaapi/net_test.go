@@ -272,17 +272,7 @@ func TestNetworkUplinkReachesTheHostLoopback(t *testing.T) {
 // profiles written for upstream are) gets raw links on a bridge made
 // without opts; the guests address themselves and reach each other.
 func TestNetworkRawLinksByDefaultWithoutGuestOS(t *testing.T) {
-	img := guesttest.Image(t)
-	plain := strings.Replace(img.Profile, "[profiles.linux]", "[profiles.plain]", 1)
-	plain = strings.Replace(plain, "guest_os = \"linux\"\n", "", 1)
-	if strings.Contains(plain, "guest_os") || !strings.Contains(plain, "[profiles.plain]") {
-		t.Fatalf("could not derive a profile without guest_os from:\n%s", img.Profile)
-	}
-	cfg := guesttest.ConfigText(t, img.Profile+"\n"+plain)
-	if p, err := cfg.Profile("plain"); err != nil || p.GuestOSNamed {
-		t.Fatalf("profile plain: %+v, %v", p, err)
-	}
-	res, _ := runGuestFileWith(t, cfg, "net_raw_default.test.lua")
+	res, _ := runGuestFileWith(t, plainProfileConfig(t), "net_raw_default.test.lua")
 	if len(res.Tests) != 2 {
 		t.Fatalf("%d tests ran", len(res.Tests))
 	}

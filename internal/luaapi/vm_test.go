@@ -65,6 +65,34 @@ func TestLayer1OpsOnARealGuest(t *testing.T) {
 	}
 }
 
+// plainProfileConfig is the default image's configuration plus profile
+// `plain`: the image's profile without its guest_os key, as every profile
+// written for upstream Provium is.
+func plainProfileConfig(t *testing.T) *config.Config {
+	t.Helper()
+	img := guesttest.Image(t)
+	plain := strings.Replace(img.Profile, "[profiles.linux]", "[profiles.plain]", 1)
+	plain = strings.Replace(plain, "guest_os = \"linux\"\n", "", 1)
+	if strings.Contains(plain, "guest_os") || !strings.Contains(plain, "[profiles.plain]") {
+		t.Fatalf("could not derive a profile without guest_os from:\n%s", img.Profile)
+	}
+	cfg := guesttest.ConfigText(t, img.Profile+"\n"+plain)
+	if p, err := cfg.Profile("plain"); err != nil || p.GuestOSNamed {
+		t.Fatalf("profile plain: %+v, %v", p, err)
+	}
+	return cfg
+}
+
+// A guest of a profile without guest_os that reboots itself is shut down,
+// as upstream's -no-reboot does (the suite depends on it); vm:reset() and
+// snapshots keep working, and guest_os = "linux" keeps ours.
+func TestGuestRebootShutsDownWithoutGuestOS(t *testing.T) {
+	res, _ := runGuestFileWith(t, plainProfileConfig(t), "reboot_plain.test.lua")
+	if len(res.Tests) != 4 {
+		t.Fatalf("%d tests ran", len(res.Tests))
+	}
+}
+
 func TestLifecycleOnARealGuest(t *testing.T) {
 	_, scratch := runGuestFileIn(t, "lifecycle.test.lua")
 	assertNoQEMULeft(t, scratch)

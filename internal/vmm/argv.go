@@ -84,6 +84,9 @@ func (c Config) Argv() []string {
 
 	// A panicking guest must stop, not silently reboot into a fresh state.
 	add("-device", "pvpanic", "-action", "panic=shutdown")
+	if c.GuestRebootStops {
+		add("-action", "reboot="+rebootStop)
+	}
 
 	for i, p := range l.ports {
 		// chassis numbers must be unique per root port; 0 is reserved.

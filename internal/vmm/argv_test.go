@@ -439,3 +439,20 @@ func TestPlacementPinsRootPorts(t *testing.T) {
 		t.Errorf("ports %v (%v), want 4: net1's, two disks', one spare", l.ports, err)
 	}
 }
+
+// GuestRebootStops is upstream's -no-reboot, spelt as the action that
+// set-action can lift for a host reset; without it QEMU keeps its default.
+func TestArgvGuestRebootStops(t *testing.T) {
+	c := baseConfig()
+	if slices.Contains(c.Argv(), "reboot=shutdown") {
+		t.Error("reboot=shutdown without GuestRebootStops")
+	}
+	c.GuestRebootStops = true
+	a := c.Argv()
+	if v, ok := pairValue(a, "-action", "reboot="); !ok || v != "reboot=shutdown" {
+		t.Errorf("argv %q lacks -action reboot=shutdown", a)
+	}
+	if slices.Contains(a, "-no-reboot") {
+		t.Error("argv has -no-reboot, which no set-action can lift")
+	}
+}

@@ -164,6 +164,13 @@ type Config struct {
 	// running. A reset caused by a kernel panic is not a reboot: the machine
 	// is stopped and its exit reports ExitGuestPanic.
 	OnGuestReset func(reason string)
+
+	// GuestRebootStops makes a reset the guest asks for (reboot, sysrq b,
+	// a triple fault) end QEMU as upstream Provium's -no-reboot does: the
+	// exit is ExitGuestReboot and OnGuestReset is not called. SystemReset
+	// lifts the rule for the host's own reset until ResetDone (argv.go
+	// -action reboot=shutdown, QMP set-action).
+	GuestRebootStops bool
 }
 
 // WithDefaults fills unset fields; Start applies it, and callers that want to

@@ -21,6 +21,9 @@ const (
 	ExitGuestPanic
 	// ExitQuit: Provium ended the machine (Quit).
 	ExitQuit
+	// ExitGuestReboot: the guest reset itself and the machine has
+	// Config.GuestRebootStops.
+	ExitGuestReboot
 )
 
 func (k ExitKind) String() string {
@@ -31,6 +34,8 @@ func (k ExitKind) String() string {
 		return "guest kernel panicked"
 	case ExitQuit:
 		return "quit"
+	case ExitGuestReboot:
+		return "guest reboot"
 	}
 	return "unexpected exit"
 }
@@ -80,6 +85,10 @@ func classify(f exitFacts) ExitKind {
 		// Before quitRequested: a Quit racing a guest poweroff does not
 		// hide that the guest powered off first.
 		return ExitGuestPoweroff
+	case f.shutdownReason == reasonGuestReset:
+		// Only a machine with GuestRebootStops shuts down for this
+		// reason; otherwise QEMU resets and keeps running.
+		return ExitGuestReboot
 	case f.quitRequested:
 		return ExitQuit
 	}

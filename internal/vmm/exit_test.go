@@ -15,6 +15,9 @@ func TestClassify(t *testing.T) {
 		{exitFacts{quitRequested: true}, ExitQuit},
 		{exitFacts{shutdownReason: "guest-panic"}, ExitGuestPanic},
 		{exitFacts{panicked: true, quitRequested: true}, ExitGuestPanic},
+		{exitFacts{shutdownReason: "guest-reset"}, ExitGuestReboot},
+		{exitFacts{shutdownReason: "guest-reset", quitRequested: true}, ExitGuestReboot},
+		{exitFacts{shutdownReason: "guest-reset", panicked: true}, ExitGuestPanic},
 	}
 	for _, c := range cases {
 		if got := classify(c.f); got != c.want {

@@ -195,10 +195,14 @@ func (m *Machine) watchEvents() {
 				Reason string `json:"reason"`
 			}
 			_ = json.Unmarshal(ev.Data, &d)
+			// A machine with GuestRebootStops ends on a guest reset; a
+			// kernel panic with panic=-1 ends the same way.
+			panicked := d.Reason == reasonGuestReset && m.panicSinceBoot()
 			m.mu.Lock()
 			if m.facts.shutdownReason == "" {
 				m.facts.shutdownReason = d.Reason
 			}
+			m.facts.panicked = m.facts.panicked || panicked
 			m.mu.Unlock()
 		case "DEVICE_DELETED":
 			m.deviceDeleted(ev.Data)
@@ -231,22 +235,29 @@ func (m *Machine) watchEvents() {
 // guest prints, so the log (unlike our socket reader) is complete when the
 // RESET event arrives.
 func (m *Machine) guestReset(reason string) {
+	if m.panicSinceBoot() {
+		m.mu.Lock()
+		m.facts.panicked = true
+		m.mu.Unlock()
+		m.kill()
+		return
+	}
+	if m.cfg.OnGuestReset != nil {
+		m.cfg.OnGuestReset(reason)
+	}
+}
+
+// panicSinceBoot reports whether the console log of the boot that just
+// ended shows a kernel panic, and starts the next boot's log after it.
+func (m *Machine) panicSinceBoot() bool {
 	m.mu.Lock()
 	from := m.logOffset
 	m.mu.Unlock()
 	bootLog, size := readFrom(m.cfg.ConsoleLog(), from)
 	m.mu.Lock()
 	m.logOffset = size
-	if bytes.Contains(bootLog, []byte(panicMarker)) {
-		m.facts.panicked = true
-		m.mu.Unlock()
-		m.kill()
-		return
-	}
 	m.mu.Unlock()
-	if m.cfg.OnGuestReset != nil {
-		m.cfg.OnGuestReset(reason)
-	}
+	return bytes.Contains(bootLog, []byte(panicMarker))
 }
 
 func (m *Machine) kill() {
@@ -279,11 +290,44 @@ func (m *Machine) Pause(ctx context.Context) error { return m.simple(ctx, "stop"
 // Resume runs the vCPUs again (also the end of an incoming migration).
 func (m *Machine) Resume(ctx context.Context) error { return m.simple(ctx, "cont") }
 
+// QEMU reboot actions (-action reboot=…, QMP set-action).
+const (
+	rebootStop  = "shutdown" // a guest reset ends QEMU (-no-reboot)
+	rebootReset = "reset"    // QEMU's default: the machine resets
+)
+
 // SystemReset presses the reset button; QEMU keeps running. The console
 // marks where the new boot's output begins.
+//
+// QEMU applies its reboot action to host resets too, so on a machine with
+// GuestRebootStops the action is lifted first and stays lifted until
+// ResetDone: SeaBIOS, finding itself run before, resets the machine once
+// more early in the new boot, and that reset must not end it.
 func (m *Machine) SystemReset(ctx context.Context) error {
+	if m.cfg.GuestRebootStops {
+		if err := m.setRebootAction(ctx, rebootReset); err != nil {
+			return err
+		}
+	}
 	m.console.MarkBoot()
 	return m.simple(ctx, "system_reset")
+}
+
+// ResetDone ends the window SystemReset opened: from now on a guest reset
+// ends a machine with GuestRebootStops again. Call it once the new boot
+// answers (or the reset failed); without GuestRebootStops it does nothing.
+func (m *Machine) ResetDone(ctx context.Context) error {
+	if !m.cfg.GuestRebootStops || isClosed(m.exited) {
+		return nil
+	}
+	return m.setRebootAction(ctx, rebootStop)
+}
+
+func (m *Machine) setRebootAction(ctx context.Context, action string) error {
+	if _, err := m.qmp.Execute(ctx, "set-action", map[string]string{"reboot": action}); err != nil {
+		return fmt.Errorf("vmm: %s: set-action reboot=%s: %w", m.cfg.Name, action, err)
+	}
+	return nil
 }
 
 // PowerButton sends an ACPI power-button press; the guest decides what to do.

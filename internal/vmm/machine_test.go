@@ -167,8 +167,15 @@ func TestUnexpectedKill(t *testing.T) {
 // module this initrd does not load, so the panic is recognised from the
 // console when the guest resets (panic=-1); either way it is a panic.
 func TestGuestPanic(t *testing.T) {
+	t.Run("reboot resets", func(t *testing.T) { testGuestPanic(t, false) })
+	// The panic's reset ends QEMU there (SHUTDOWN guest-reset): still a panic.
+	t.Run("reboot stops", func(t *testing.T) { testGuestPanic(t, true) })
+}
+
+func testGuestPanic(t *testing.T, rebootStops bool) {
 	var resets []string
 	cfg := testConfig(t, "/bin/busybox echo "+marker+"\nexit 3\n")
+	cfg.GuestRebootStops = rebootStops
 	cfg.OnGuestReset = func(r string) { resets = append(resets, r) }
 	m, start := startMachine(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
@@ -211,17 +218,25 @@ func TestStartFailureCarriesStderr(t *testing.T) {
 	}
 }
 
-// A guest that reboots itself keeps its QEMU: the reset is reported through
-// OnGuestReset, the machine stays up.
-func TestGuestRebootKeepsMachine(t *testing.T) {
+// rebootingGuest is the config of a guest that prints the marker and
+// reboots itself; the channel receives the reasons OnGuestReset reports.
+func rebootingGuest(t *testing.T, stops bool) (Config, <-chan string) {
 	resets := make(chan string, 8)
 	cfg := testConfig(t, "/bin/busybox echo "+marker+"\n/bin/busybox reboot -f\n")
+	cfg.GuestRebootStops = stops
 	cfg.OnGuestReset = func(r string) {
 		select {
 		case resets <- r:
 		default:
 		}
 	}
+	return cfg, resets
+}
+
+// A guest that reboots itself keeps its QEMU: the reset is reported through
+// OnGuestReset, the machine stays up.
+func TestGuestRebootKeepsMachine(t *testing.T) {
+	cfg, resets := rebootingGuest(t, false)
 	m, _ := startMachine(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
 	defer cancel()
@@ -243,6 +258,65 @@ func TestGuestRebootKeepsMachine(t *testing.T) {
 	}
 	if exit := m.Wait(); exit.Kind != ExitQuit {
 		t.Errorf("exit %v, want quit", exit)
+	}
+}
+
+// With GuestRebootStops (upstream's -no-reboot), a guest that reboots itself
+// ends QEMU: a guest reboot, not a reset that keeps the machine.
+func TestGuestRebootStopsMachine(t *testing.T) {
+	cfg, resets := rebootingGuest(t, true)
+	m, _ := startMachine(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
+	defer cancel()
+	select {
+	case <-m.Done():
+	case <-ctx.Done():
+		t.Fatalf("machine still runs after the guest rebooted; console: %q", m.ConsoleTail(20))
+	}
+	if exit := m.Wait(); exit.Kind != ExitGuestReboot || exit.ShutdownReason != "guest-reset" {
+		t.Errorf("exit %v, want a guest reboot", exit)
+	}
+	if len(resets) != 0 {
+		t.Errorf("a stopping reboot was reported as a reset: %q", <-resets)
+	}
+	if !strings.Contains(string(m.ConsoleLog()), marker) {
+		t.Errorf("console lost the boot's output: %q", m.ConsoleTail(20))
+	}
+}
+
+// The host's reset keeps a GuestRebootStops machine, through SeaBIOS's own
+// second reset early in the new boot; once ResetDone, the new boot's
+// reboot ends it.
+func TestSystemResetKeepsGuestRebootStops(t *testing.T) {
+	cfg := testConfig(t, "/bin/busybox echo "+marker+"\nread line\n/bin/busybox reboot -f\n")
+	cfg.GuestRebootStops = true
+	cfg.BIOS = "bios-256k.bin" // SeaBIOS, which profiles without guest_os boot
+	m, _ := startMachine(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*bootTimeout)
+	defer cancel()
+	if _, err := m.Console().WaitFor(ctx, 0, []byte(marker)); err != nil {
+		t.Fatalf("marker: %v\nconsole: %q", err, m.ConsoleTail(20))
+	}
+	if err := m.SystemReset(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Console().WaitFor(ctx, m.Console().BootStart(), []byte(marker)); err != nil {
+		t.Fatalf("no second boot after the host's reset: %v (%v)\nconsole: %q", err, m.Wait(), m.ConsoleTail(20))
+	}
+	if err := m.ResetDone(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if isClosed(m.Done()) {
+		t.Fatalf("machine ended after the host's reset: %v", m.Wait())
+	}
+	m.Console().Write([]byte("\n"))
+	select {
+	case <-m.Done():
+	case <-ctx.Done():
+		t.Fatalf("machine still runs after the guest rebooted; console: %q", m.ConsoleTail(20))
+	}
+	if exit := m.Wait(); exit.Kind != ExitGuestReboot {
+		t.Errorf("exit %v, want a guest reboot", exit)
 	}
 }
 
