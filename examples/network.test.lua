@@ -8,7 +8,7 @@ lan:attach({a, b})
 provium:boot()
 
 local function ping(from, to)
-  return from:run("ping -c 1 -W 2 " .. to)
+  return from:run("ping -c 3 -i 0.3 -W 5 " .. to)
 end
 
 test("members reach each other by name", function(t)

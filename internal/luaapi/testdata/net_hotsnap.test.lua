@@ -14,8 +14,8 @@ lan:attach(b) -- hot-plugged: b booted without a NIC
 b:write_file("/tmp/mark", "baseline")
 
 local function both_ping()
-  a:run("ping -c 1 -W 2 b.lan"):assert_ok()
-  b:run("ping -c 1 -W 2 a.lan"):assert_ok()
+  a:run("ping -c 3 -i 0.3 -W 5 b.lan"):assert_ok()
+  b:run("ping -c 3 -i 0.3 -W 5 a.lan"):assert_ok()
 end
 
 local function has_address(t, vm)

@@ -32,7 +32,7 @@ test("the first bridge NIC is 0000:00:02.0 on the root bus, the second 0000:00:0
   t:assert_eq((pci_function(a, "eth1")), "0000:00:03.0", "eth1's PCI function")
   t:assert_eq((pci_function(b, "eth0")), "0000:00:02.0", "b's only NIC")
   t:assert_eq(a:run("basename $(readlink /sys/class/net/eth0/device/driver)").stdout, "virtio_net\n")
-  a:run("ping -c 1 -W 2 b.lan"):assert_ok()
+  a:run("ping -c 3 -i 0.3 -W 5 b.lan"):assert_ok()
 end)
 
 test("a snapshot and restore keep the layout, and names still resolve", function(t)
@@ -41,8 +41,8 @@ test("a snapshot and restore keep the layout, and names still resolve", function
   a:restore(snap)
   t:assert_eq((pci_function(a, "eth0")), "0000:00:02.0", "eth0 after the restore")
   t:assert_eq((pci_function(a, "eth1")), "0000:00:03.0", "eth1 after the restore")
-  wait_until(function() return a:run("ping -c 1 -W 2 b.lan"):ok() end,
+  wait_until(function() return a:run("ping -c 3 -i 0.3 -W 5 b.lan"):ok() end,
     {timeout = 30, interval = 0.5, desc = "a to reach b.lan after the restore"})
-  b:run("ping -c 1 -W 2 a.lan"):assert_ok()
+  b:run("ping -c 3 -i 0.3 -W 5 a.lan"):assert_ok()
   snap:delete()
 end)
