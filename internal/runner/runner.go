@@ -220,12 +220,35 @@ func (fr *fileRun) setup() error {
 		return err
 	}
 	luajson.Open(L)
+	fr.setSourcePath()
 	if err := fr.setPackagePath(); err != nil {
 		return err
 	}
 	L.PushFunction(fr.messageHandler)
 	fr.handlerIndex = L.GetTop()
 	return nil
+}
+
+// setSourcePath sets the global _PROVIUM_SOURCE_PATH to the file's
+// absolute path with symlinks resolved, as upstream's runner does for test
+// and fixture files alike: suites find tools relative to their checkout
+// through it.
+func (fr *fileRun) setSourcePath() {
+	p := fr.file.Canonical
+	if p == "" {
+		p = fr.file.Abs
+	}
+	if p == "" {
+		return
+	}
+	if abs, err := filepath.Abs(p); err == nil {
+		p = abs
+	}
+	if resolved, err := filepath.EvalSymlinks(p); err == nil {
+		p = resolved
+	}
+	fr.L.PushString(p)
+	fr.L.SetGlobal("_PROVIUM_SOURCE_PATH")
 }
 
 // setPackagePath prepends the effective roots to package.path so that

@@ -233,3 +233,34 @@ test("json", function(t)
 end)`, nil)
 	check(t, f, []want{{"json", "passed", ""}})
 }
+
+// _PROVIUM_SOURCE_PATH is the file's absolute path with symlinks resolved
+// (upstream's runner sets it; suites locate their tools from it).
+func TestSourcePathGlobal(t *testing.T) {
+	dir := t.TempDir()
+	real := filepath.Join(dir, "suite", "tests")
+	if err := os.MkdirAll(real, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(filepath.Join(dir, "suite"), link); err != nil {
+		t.Fatal(err)
+	}
+	resolved, err := filepath.EvalSymlinks(real)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantPath := filepath.Join(resolved, "a.test.lua")
+	src := `test("source path", function(t)
+  t:assert_eq(_PROVIUM_SOURCE_PATH, os.getenv("WANT_SOURCE_PATH"))
+  t:assert(_PROVIUM_SOURCE_PATH:match("^(.*)/tests/"), "the suite root is found from it")
+end)`
+	if err := os.WriteFile(filepath.Join(real, "a.test.lua"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("WANT_SOURCE_PATH", wantPath)
+	through := filepath.Join(link, "tests", "a.test.lua")
+	opts := &Options{Config: &config.Config{Profiles: map[string]*config.Profile{"linux": {Name: "linux"}}}}
+	f := RunFile(context.Background(), File{Display: "tests/a.test.lua", RootRel: "tests/a.test.lua", Abs: through, Canonical: through}, opts)
+	check(t, f, []want{{"source path", "passed", ""}})
+}
