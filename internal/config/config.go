@@ -147,6 +147,13 @@ func (c *Config) Profile(name string) (*Profile, error) {
 	return p, nil
 }
 
+// WrittenForUpstream says the profile names no guest_os, as every profile
+// written for upstream Provium (which has no such key) does: such a profile
+// gets upstream's defaults where ours differ (SeaBIOS for firmware "auto",
+// a guest reboot that ends the VM; bridge addressing has its own rule in
+// lab.DefaultAddressing).
+func (p *Profile) WrittenForUpstream() bool { return !p.GuestOSNamed }
+
 // NamedGuestOS is the guest_os profile name sets itself ("" when it
 // sets none or is unknown). Bridge addressing defaults follow it, not the
 // effective GuestOS: profiles written for upstream have no such key and

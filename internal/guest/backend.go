@@ -429,9 +429,8 @@ func (b *Backend) machineConfig(p *plan, prof *config.Profile, name, dir string)
 		Scratch: dir,
 		RNG:     vmm.RNGServed,
 		BIOS:    firmwareFile(prof),
-		// A profile written for upstream (no guest_os) gets upstream's
-		// -no-reboot: a guest that reboots itself is shut down.
-		GuestRebootStops: !prof.GuestOSNamed,
+		// Upstream's -no-reboot: a guest that reboots itself is shut down.
+		GuestRebootStops: prof.WrittenForUpstream(),
 
 		ExtraPorts: b.extraPorts(dir),
 	}.WithDefaults()
@@ -454,7 +453,7 @@ func (b *Backend) extraPorts(dir string) []vmm.SerialPort {
 // guest_os = "linux" (our image's).
 func firmwareFile(prof *config.Profile) string {
 	f := prof.Firmware
-	if f == config.DefaultFirmware && !prof.GuestOSNamed {
+	if f == config.DefaultFirmware && prof.WrittenForUpstream() {
 		f = "seabios"
 	}
 	switch f {
