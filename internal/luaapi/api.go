@@ -137,14 +137,6 @@ func eq(L *lua.Thread) (int, error) {
 // method wraps a method body so that a core error becomes the Lua error.
 type method func(L *lua.Thread) (int, error)
 
-// notYet is the error of a method whose capability arrives with a later
-// part of Provium: a clear error, never a silent no-op.
-func notYet(site, what string) method {
-	return func(L *lua.Thread) (int, error) {
-		return 0, fmt.Errorf("%s: not available yet (%s)", site, what)
-	}
-}
-
 func toFunctions(ms map[string]method) map[string]lua.Function {
 	out := make(map[string]lua.Function, len(ms))
 	for k, m := range ms {

@@ -38,12 +38,8 @@ func (a *API) labClass() lua.Class {
 		"resume":          a.labAll("lab:resume", (*lab.Lab).ResumeAll, false),
 		"claim":           a.labClaim,
 		"barrier":         a.labBarrier,
-		"snapshot":        notYet("lab:snapshot", "lab snapshots arrive with the snapshot support"),
-		"restore":         notYet("lab:restore", "lab snapshots arrive with the snapshot support"),
 		"name":            a.labName,
 	}
-	methods["vm_fixture"] = dropLab(notYet("vm_fixture", "fixtures arrive with the snapshot support"))
-	methods["lab_fixture"] = dropLab(notYet("lab_fixture", "fixtures arrive with the snapshot support"))
 	methods["pack"] = dropLab(stringLib("pack"))
 	methods["unpack"] = dropLab(stringLib("unpack"))
 	a.snapshotLabMethods(methods)

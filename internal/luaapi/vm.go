@@ -120,7 +120,6 @@ func (a *API) vmClass() lua.Class {
 		"spawn_worker":  a.vmSpawnWorker,
 		"console":       a.vmConsole,
 		"is_suspended":  a.vmIsSuspended,
-		"restore":       notYet("vm:restore", "snapshots arrive with the snapshot support"),
 		"nic": func(L *lua.Thread) (int, error) {
 			vm, err := self[*lab.VM](L, "vm:nic")
 			if err != nil {
