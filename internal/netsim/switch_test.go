@@ -367,6 +367,9 @@ func TestSwitchCapturesPcap(t *testing.T) {
 	g["a"].send(broadcast, "dropped")
 	g["b"].send(broadcast, "delivered")
 	g["a"].expect("delivered")
+	// a's frame travels on a goroutine of its own: wait until the switch
+	// has taken it (and dropped b's copy) before ending the captures.
+	waitFor(t, func() bool { return s.Port("b").Counters().Dropped == 1 })
 	s.Close()
 	// The bridge capture sees both frames as accepted (before the
 	// partition); b's capture sees its own frame only (a's was dropped).
