@@ -28,3 +28,11 @@ test("OS errors carry upstream's (os error N) and (errno N) forms and the errno 
   t:assert_contains(e, "No such file or directory (os error 2, ENOENT) (errno 2)")
   t:assert_eq(tonumber(e:match("errno (%d+)")), 2)
 end)
+
+test("kill(); join() ends the worker process, as upstream's", function(t)
+  local w = vm:spawn_worker()
+  local pid = w:handle()
+  w:kill(); t:assert_eq(w:join(), 128 + 15) -- exit status: 128 + SIGTERM
+  t:assert(not vm:run("test -d /proc/" .. pid):ok(), "the worker process is gone")
+  t:assert_contains(t:assert_raises(function() w:syscall(39) end), "was joined")
+end)

@@ -17,6 +17,9 @@
  *
  * The process stays single-threaded except while a syscall_async call is
  * in flight: that call runs on a thread of its own, which ends with it.
+ *
+ * Its signal dispositions are those of upstream's worker, a Rust program,
+ * because real suites test against them (see setup_signals).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -418,11 +421,60 @@ static void kids_remove(pid_t p)
 	}
 }
 
+/* ---- signals ---- */
+
+/* fault_handler is what Rust's runtime does for a SIGBUS or SIGSEGV that
+ * is not a stack-guard hit: put the default action back and return. A
+ * real fault then happens again and kills the process as before; a signal
+ * sent by someone else only interrupts the syscall it arrived in (EINTR,
+ * as the handler has no SA_RESTART), and the next one kills. */
+static void fault_handler(int sig, siginfo_t *info, void *uctx)
+{
+	(void)info;
+	(void)uctx;
+	struct sigaction dfl;
+	memset(&dfl, 0, sizeof dfl);
+	dfl.sa_handler = SIG_DFL;
+	sigemptyset(&dfl.sa_mask);
+	sigaction(sig, &dfl, NULL);
+}
+
+/* setup_signals gives this process the dispositions a Rust program
+ * starts with: SIGBUS and SIGSEGV caught on an alternate stack (SigCgt
+ * shows them; suites check it) and SIGPIPE ignored, so a write to a
+ * closed pipe or socket fails with EPIPE instead of killing the worker.
+ * Children put SIGPIPE back to its default before exec (exec_child), as
+ * Rust's Command does; the caught ones reset at exec by themselves. Async
+ * threads have no alternate stack of their own: their handler runs on
+ * their (ample) thread stack. */
+static void setup_signals(void)
+{
+	static char altstack[64 << 10];
+	stack_t ss;
+	memset(&ss, 0, sizeof ss);
+	ss.ss_sp = altstack;
+	ss.ss_size = sizeof altstack;
+	if (sigaltstack(&ss, NULL) < 0)
+		die("sigaltstack");
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = fault_handler;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGBUS, &sa, NULL) < 0 || sigaction(SIGSEGV, &sa, NULL) < 0)
+		die("sigaction");
+	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+		die("signal(SIGPIPE)");
+}
+
 /* exec_child runs in the forked child: it never returns. Errors go to
  * errfd as an errno. */
 static void exec_child(uint32_t flags, const char *path, const char *dir, char **argv, char **envp,
                        int stdio[3], int errfd)
 {
+	/* A command starts with no signal blocked and SIGPIPE at its default
+	 * (an ignored disposition would survive the exec). */
+	signal(SIGPIPE, SIG_DFL);
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
@@ -639,6 +691,7 @@ int main(int argc, char **argv)
 	} else {
 		fcntl(sock, F_SETFD, FD_CLOEXEC);
 	}
+	setup_signals();
 	sigset_t chld;
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);

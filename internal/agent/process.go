@@ -175,7 +175,6 @@ type process struct {
 	timedOut   bool
 	stdin      *os.File // nil once closed
 	result     proto.ExecResult
-	joined     bool
 	stdinFeeds sync.WaitGroup
 }
 
@@ -328,7 +327,6 @@ func (p *process) wait(ctx context.Context, timeoutMs int64) (proto.ExecResult, 
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.joined = true
 	return p.result, nil
 }
 
@@ -503,39 +501,6 @@ func (ss *session) processes() []*process {
 		out = append(out, p)
 	}
 	return out
-}
-
-// signalAll sends sig to every running process of the session (worker kill).
-func (ss *session) signalAll(sig int) error {
-	if sig < 0 || sig > 64 {
-		return proto.ErrnoError(unix.EINVAL)
-	}
-	for _, p := range ss.processes() {
-		if !p.isExited() {
-			_ = p.c.Signal(unix.Signal(sig))
-		}
-	}
-	return nil
-}
-
-// join waits for every process of the session and counts those not
-// waited for or joined before.
-func (ss *session) join(ctx context.Context) (proto.CountResp, error) {
-	n := 0
-	for _, p := range ss.processes() {
-		select {
-		case <-p.finished:
-		case <-ctx.Done():
-			return proto.CountResp{N: n}, ctx.Err()
-		}
-		p.mu.Lock()
-		if !p.joined {
-			p.joined = true
-			n++
-		}
-		p.mu.Unlock()
-	}
-	return proto.CountResp{N: n}, nil
 }
 
 // terminateAll ends every process politely, in parallel.

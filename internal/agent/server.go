@@ -424,9 +424,9 @@ func (s *Server) dispatch(ctx context.Context, sess *session, req proto.Request)
 			if err := decodeBody(req, &r); err != nil {
 				return nil, err
 			}
-			return proto.Empty{}, sess.signalAll(r.Signal)
+			return proto.Empty{}, s.wp.signal(r.Signal)
 		case proto.OpWorkerJoin:
-			return sess.join(ctx)
+			return proto.WorkerJoinResp{Status: s.wp.join()}, nil
 		default:
 			sess.terminateAll()
 			return proto.Empty{}, nil

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -107,6 +108,34 @@ func (w *workerProc) close() {
 		_ = w.cmd.Process.Kill()
 		<-w.exited
 	}
+}
+
+// signal sends sig to the executor itself (worker:kill). An executor that
+// already exited (a signal from elsewhere ended it) is no error: the
+// worker's end is what the caller wants, and join then reports it.
+func (w *workerProc) signal(sig int) error {
+	if sig < 0 || sig > 64 {
+		return proto.ErrnoError(unix.EINVAL)
+	}
+	err := w.cmd.Process.Signal(unix.Signal(sig))
+	if errors.Is(err, os.ErrProcessDone) {
+		return nil
+	}
+	return err
+}
+
+// join ends the executor as close does and answers its exit status: the
+// exit code, or 128 + the signal that ended it (upstream's shape).
+func (w *workerProc) join() int {
+	w.close()
+	ws, ok := w.cmd.ProcessState.Sys().(syscall.WaitStatus)
+	if !ok {
+		return w.cmd.ProcessState.ExitCode()
+	}
+	if ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ws.ExitStatus()
 }
 
 // send writes one message; the fds are the kernel's once it returns.

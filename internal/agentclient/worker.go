@@ -67,17 +67,22 @@ func (c *Client) spawnWorker(ctx context.Context) (*Worker, error) {
 // Pid is the worker process's guest pid.
 func (w *Worker) Pid() int { return w.pid }
 
-// Kill sends sig to every live process the worker started with Start.
+// Kill sends sig to the worker process itself, as upstream's worker:kill
+// does; its children are not signalled. A worker process that already
+// exited is no error.
 func (w *Worker) Kill(ctx context.Context, sig int) error {
 	return w.call(ctx, proto.OpWorkerKill, proto.SignalReq{Signal: sig}, nil)
 }
 
-// Join waits for every process the worker started and returns how many
-// were reaped that no earlier Wait or Join had collected.
+// Join ends the worker process (one still running kills its children and
+// exits) and returns its exit status: the exit code, or 128 + the signal
+// that ended it. The session stays open until Close, but every operation
+// that needs the worker process fails from then on; the processes it had
+// started were killed with it and can still be waited for.
 func (w *Worker) Join(ctx context.Context) (int, error) {
-	var out proto.CountResp
+	var out proto.WorkerJoinResp
 	err := w.call(ctx, proto.OpWorkerJoin, proto.Empty{}, &out)
-	return out.N, err
+	return out.Status, err
 }
 
 // Close terminates the worker's children (SIGTERM, up to 2 s, SIGKILL) and

@@ -103,20 +103,61 @@ func TestWorkerKillJoinClose(t *testing.T) {
 		}
 		procs = append(procs, p)
 	}
-	if err := w.Kill(ctx(t), int(syscall.SIGKILL)); err != nil {
+	// An in-flight call of the worker fails once the worker process is gone.
+	pend, err := w.SyscallAsync(ctx(t), proto.SyscallReq{Nr: unix.SYS_PAUSE})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if n, err := w.Join(ctx(t)); err != nil || n != 2 {
-		t.Fatalf("join = %d %v", n, err)
+	// Kill signals the worker process itself; its children die with it.
+	if err := w.Kill(ctx(t), int(syscall.SIGTERM)); err != nil {
+		t.Fatal(err)
 	}
-	if n, err := w.Join(ctx(t)); err != nil || n != 0 {
-		t.Fatalf("second join = %d %v", n, err)
+	if _, err := pend.Await(ctx(t), 0); err == nil || !strings.Contains(err.Error(), "the worker process has exited") {
+		t.Fatalf("await on a killed worker: %v", err)
 	}
 	for _, p := range procs {
 		if res, err := p.Wait(ctx(t), 0); err != nil || res.Signal != int(syscall.SIGKILL) {
-			t.Fatalf("killed child: %+v %v", res, err)
+			t.Fatalf("child of a killed worker: %+v %v", res, err)
 		}
 	}
+	// Kill of a worker that already exited is no error; join reports how
+	// it ended (128 + signal) and every later operation fails.
+	if err := w.Kill(ctx(t), int(syscall.SIGTERM)); err != nil {
+		t.Fatalf("kill of an exited worker: %v", err)
+	}
+	if st, err := w.Join(ctx(t)); err != nil || st != 128+int(syscall.SIGTERM) {
+		t.Fatalf("join = %d %v", st, err)
+	}
+	if _, err := w.Syscall(ctx(t), proto.SyscallReq{Nr: unix.SYS_GETPID}); err == nil {
+		t.Fatal("syscall in a joined worker succeeded")
+	}
+
+	// Join alone ends a live worker: it exits on its own (status 0).
+	w = spawn(t, c)
+	if st, err := w.Join(ctx(t)); err != nil || st != 0 {
+		t.Fatalf("join of a live worker = %d %v", st, err)
+	}
+	if !gone(w.Pid()) {
+		t.Fatalf("worker %d lives after join", w.Pid())
+	}
+	if err := w.Close(ctx(t)); err != nil {
+		t.Fatalf("close after join: %v", err)
+	}
+
+	// A worker killed by a raw signal from elsewhere still takes kill and
+	// join without an error.
+	w = spawn(t, c)
+	if err := unix.Kill(w.Pid(), unix.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Kill(ctx(t), int(syscall.SIGTERM)); err != nil {
+		t.Fatalf("kill after a raw SIGKILL: %v", err)
+	}
+	if st, err := w.Join(ctx(t)); err != nil || st != 128+int(syscall.SIGKILL) {
+		t.Fatalf("join after a raw SIGKILL = %d %v", st, err)
+	}
+
+	w = spawn(t, c)
 	// The agent's own session has no worker ops.
 	if err := (&agentclient.Worker{Client: c}).Kill(ctx(t), 9); err == nil {
 		t.Fatal("worker_kill accepted outside a worker")
@@ -127,7 +168,7 @@ func TestWorkerKillJoinClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pend, err := w.SyscallAsync(ctx(t), proto.SyscallReq{Nr: unix.SYS_PAUSE})
+	pend, err = w.SyscallAsync(ctx(t), proto.SyscallReq{Nr: unix.SYS_PAUSE})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -178,3 +178,12 @@ func TestPowerButtonOnARealGuest(t *testing.T) {
 	_, scratch := runGuestFileIn(t, "power_button.test.lua")
 	assertNoQEMULeft(t, scratch)
 }
+
+// worker:kill()/join() end the worker process as upstream's do, and the
+// worker has the signal dispositions of upstream's (Rust) worker.
+func TestWorkerLifeAndSignalsOnARealGuest(t *testing.T) {
+	res := runGuestFile(t, "worker_life.test.lua")
+	if len(res.Tests) != 5 {
+		t.Fatalf("%d tests ran, want 5", len(res.Tests))
+	}
+}

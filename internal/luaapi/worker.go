@@ -14,6 +14,8 @@ const (
 	classWorker         = "Worker"
 	errWorkerThreadOpt  = "vm:spawn_worker: {thread=true} is not supported (a worker is a separate guest process)"
 	errFmtWorkerOptions = "vm:spawn_worker: unknown option `%s`"
+	// errFmtWorkerJoined: an operation on a worker after worker:join().
+	errFmtWorkerJoined = "worker:%s: worker (pid %d) was joined: its process has exited; spawn a new worker with vm:spawn_worker()"
 )
 
 // workerObj is a separate guest process made by vm:spawn_worker.
@@ -23,11 +25,15 @@ type workerObj struct {
 	w      *agentclient.Worker
 	ws     *session // session whose agent is the worker (its ops run there)
 	closed bool
+	joined bool // worker:join() ended and reaped the worker process
 }
 
 func (w *workerObj) live(method string) error {
 	if w.closed {
 		return fmt.Errorf("worker:%s: %s", method, errWorkerClosed)
+	}
+	if w.joined {
+		return fmt.Errorf(errFmtWorkerJoined, method, w.w.Pid())
 	}
 	if r := staleReason(w.s.vm, w.s.machine, w.s.agent); r != "" {
 		return fmt.Errorf(errFmtStale, "worker:"+method, w.s.vm.Name(), r)
@@ -35,13 +41,18 @@ func (w *workerObj) live(method string) error {
 	return nil
 }
 
-// Close: SIGTERM children, ≤ 2 s, SIGKILL, end the worker.
+// Close: SIGTERM children, ≤ 2 s, SIGKILL, end the worker. After join
+// only the worker's session is left to close.
 func (w *workerObj) Close(ctx context.Context) error {
 	if w.closed {
 		return nil
 	}
 	w.closed = true
 	if staleReason(w.s.vm, w.s.machine, w.s.agent) != "" {
+		return nil
+	}
+	if w.joined {
+		w.w.Client.Close()
 		return nil
 	}
 	return w.w.Close(ctx)
@@ -175,11 +186,12 @@ func (a *API) workerClass() lua.Class {
 				return 0, nil
 			}),
 			"join": workerMethod("join", func(L *lua.Thread, w *workerObj) (int, error) {
-				n, err := w.w.Join(L.Context())
+				st, err := w.w.Join(L.Context())
 				if err != nil {
 					return 0, ctxErr(L.Context(), w.opErr("join", err))
 				}
-				L.PushInteger(int64(n))
+				w.joined = true
+				L.PushInteger(int64(st))
 				return 1, nil
 			}),
 			"handle": func(L *lua.Thread) (int, error) {
@@ -209,8 +221,11 @@ func (a *API) workerClass() lua.Class {
 					return 0, err
 				}
 				state := "open"
-				if w.closed {
+				switch {
+				case w.closed:
 					state = "closed"
+				case w.joined:
+					state = "joined"
 				}
 				L.PushString(fmt.Sprintf("worker(pid=%d vm=%s %s)", w.w.Pid(), w.s.vm.Path(), state))
 				return 1, nil

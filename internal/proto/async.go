@@ -54,11 +54,14 @@ const (
 	// WorkerSpawnResp; the stream then carries the worker's own session
 	// (sync handshake, yamux, Hello: the same protocol as the agent's).
 	OpWorkerSpawn = "worker_spawn"
-	// OpWorkerKill (worker sessions only, SignalReq) signals every live
-	// child the worker started.
+	// OpWorkerKill (worker sessions only, SignalReq) sends the signal to
+	// the worker process itself (not its children); a worker process that
+	// already exited is no error.
 	OpWorkerKill = "worker_kill"
-	// OpWorkerJoin (worker sessions only, Empty → CountResp) waits for all
-	// of the worker's children and answers how many were reaped.
+	// OpWorkerJoin (worker sessions only, Empty → WorkerJoinResp) ends the
+	// worker process (its channel closes; it kills its children and exits,
+	// or is killed if it lingers), reaps it and answers its exit status.
+	// Every later op of the session fails.
 	OpWorkerJoin = "worker_join"
 	// OpWorkerShutdown (worker sessions only, Empty) terminates the
 	// worker's children (SIGTERM, up to 2 s, SIGKILL); the host then closes
@@ -246,6 +249,12 @@ type ReadMemResp struct {
 // WorkerSpawnResp names a started worker process.
 type WorkerSpawnResp struct {
 	Pid int `msgpack:"pid"`
+}
+
+// WorkerJoinResp is a joined worker process's exit status: its exit code,
+// or 128 + the signal that ended it.
+type WorkerJoinResp struct {
+	Status int `msgpack:"status"`
 }
 
 // WorkerExeReq carries the worker executor binary (a static ELF file).

@@ -23,4 +23,4 @@ package proto
 
 // ProtocolVersion pins the wire format. Bump it on any new op, field, enum
 // value or mode bit (30-runtime.md C8); the handshake refuses a mismatch.
-const ProtocolVersion = 2
+const ProtocolVersion = 3

@@ -120,6 +120,7 @@ func pinCases(t *testing.T) []pinCase {
 		{"worker_spawn_resp", &WorkerSpawnResp{Pid: 77}},
 		{"worker_kill_req", &Request{Op: OpWorkerKill, Body: raw(t, SignalReq{Signal: 9})}},
 		{"worker_join_req", &Request{Op: OpWorkerJoin, Body: raw(t, Empty{})}},
+		{"worker_join_resp", &WorkerJoinResp{Status: 143}},
 		{"worker_shutdown_req", &Request{Op: OpWorkerShutdown, Body: raw(t, Empty{})}},
 		{"clock_get_req", &Request{Op: OpClockGet, Body: raw(t, Empty{})}},
 		{"clock_resp", &ClockResp{Ns: 1700000000123456789}},

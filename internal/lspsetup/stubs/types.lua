@@ -664,10 +664,13 @@ function Worker:syscall(nr, ...) end
 ---@return Pending
 function Worker:syscall_async(nr, ...) end
 
+---Signals the worker process itself (default SIGTERM); no error when it
+---already exited.
 ---@param sig? Signal
 function Worker:kill(sig) end
 
----Waits for all its children; returns how many were reaped.
+---Ends and reaps the worker process; returns its exit code, or 128 + the
+---signal that ended it. Its later operations raise.
 ---@return integer
 function Worker:join() end
 
