@@ -105,12 +105,18 @@ func readFileUpTo(path string, max int64) (proto.ReadFileResp, error) {
 // openForWrite creates the file with the requested (default 0644) mode
 // regardless of umask, or truncates an existing one keeping its mode unless
 // a mode was asked for explicitly.
+//
+// The mode goes to open(2) itself, and fchmod follows only when the new or
+// truncated file's mode still differs (a umask cleared bits, or an existing
+// file had another mode): a plain creation is then a single open, as it is
+// upstream. An extra chmod is not harmless under a security module that
+// rewrites a file's descriptor on chmod, and inotify watchers see it.
 func openForWrite(path string, mode *uint32) (*os.File, error) {
 	perm := uint32(defaultFilePerm)
 	if mode != nil {
 		perm = *mode & 0o7777
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, os.FileMode(perm))
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fileMode(perm))
 	created := err == nil
 	if errors.Is(err, os.ErrExist) {
 		f, err = os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
@@ -119,12 +125,41 @@ func openForWrite(path string, mode *uint32) (*os.File, error) {
 		return nil, err
 	}
 	if created || mode != nil {
-		if err := unix.Fchmod(int(f.Fd()), perm); err != nil {
+		if err := ensurePerm(f, perm); err != nil {
 			f.Close()
 			return nil, fmt.Errorf("chmod %s: %w", path, err)
 		}
 	}
 	return f, nil
+}
+
+// fileMode is perm (permission, setuid, setgid and sticky bits as in
+// st_mode) as an os.FileMode, whose special bits live elsewhere.
+func fileMode(perm uint32) os.FileMode {
+	m := os.FileMode(perm & 0o777)
+	if perm&unix.S_ISUID != 0 {
+		m |= os.ModeSetuid
+	}
+	if perm&unix.S_ISGID != 0 {
+		m |= os.ModeSetgid
+	}
+	if perm&unix.S_ISVTX != 0 {
+		m |= os.ModeSticky
+	}
+	return m
+}
+
+// ensurePerm gives the open file f the mode bits perm, calling fchmod only
+// when they differ.
+func ensurePerm(f *os.File, perm uint32) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return err
+	}
+	if st.Mode&0o7777 == perm {
+		return nil
+	}
+	return unix.Fchmod(int(f.Fd()), perm)
 }
 
 func writeFileInline(r proto.WriteFileReq) error {

@@ -187,3 +187,12 @@ func TestWorkerLifeAndSignalsOnARealGuest(t *testing.T) {
 		t.Fatalf("%d tests ran, want 5", len(res.Tests))
 	}
 }
+
+// vm:write_file and push_file create a file with one open carrying its
+// mode and chmod only where the umask cleared bits (watched with inotify).
+func TestWriteFileCreatesWithoutChmodOnARealGuest(t *testing.T) {
+	res := runGuestFile(t, "write_mode.test.lua")
+	if len(res.Tests) != 3 {
+		t.Fatalf("%d tests ran, want 3", len(res.Tests))
+	}
+}
