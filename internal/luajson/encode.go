@@ -2,7 +2,6 @@ package luajson
 
 import (
 	"cmp"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -109,11 +108,7 @@ func (e *encoder) scalar(dst []byte, i int, typ lua.Type) ([]byte, error) {
 			return strconv.AppendInt(dst, n, 10), nil
 		}
 		f, _ := L.ToNumber(i)
-		out, err := appendFloat(dst, f)
-		if err != nil {
-			return dst, e.failAt("%v", err)
-		}
-		return out, nil
+		return appendFloat(dst, f), nil
 	case lua.TypeString:
 		s, _ := L.ToString(i)
 		out, ok := appendString(dst, s)
@@ -186,9 +181,15 @@ func (e *encoder) table(depth int) error {
 				}
 			} else {
 				f, _ := L.ToNumber(-2)
-				k = key{kind: keyFloat, fnum: f, str: luaFloatString(f)}
+				k = key{kind: keyFloat, fnum: f, str: floatKeyText(f)}
 				isArray = false
 			}
+		case lua.TypeBoolean:
+			k = key{kind: keyBool, str: "false"}
+			if L.ToBoolean(-2) {
+				k = key{kind: keyBool, str: "true", num: 1}
+			}
+			isArray = false
 		default:
 			return e.failAt("cannot use %s as object key", L.TypeName(-2))
 		}
@@ -284,6 +285,9 @@ func (e *encoder) object(ents []entry, idx, depth int) error {
 			case keyFloat:
 				L.PushNumber(en.fnum)
 				L.RawGet(idx)
+			case keyBool:
+				L.PushBoolean(en.num == 1)
+				L.RawGet(idx)
 			default:
 				L.PushString(en.str)
 				L.RawGet(idx)
@@ -326,38 +330,37 @@ func (e *encoder) child(parentDepth int, k key) error {
 	return nil
 }
 
-var (
-	errNaN    = errors.New("cannot encode NaN")
-	errInf    = errors.New("cannot encode inf")
-	errNegInf = errors.New("cannot encode -inf")
-)
-
-// appendFloat writes f with the shortest digits that read back as the same
-// float, always recognisable as a float: plain notation with at least one
-// fraction digit ("1.0", "0.001", "123456789.5") for decimal exponents in
-// [-4, 16), where every integral float is still exact, and exponent notation
-// ("1e+20", "1.5e-07") outside, where plain notation would be long and
-// mostly zeros.
-func appendFloat(dst []byte, f float64) ([]byte, error) {
-	switch {
-	case math.IsNaN(f):
-		return dst, errNaN
-	case math.IsInf(f, 1):
-		return dst, errInf
-	case math.IsInf(f, -1):
-		return dst, errNegInf
+// appendFloat writes f as upstream's encoder (serde_json) does: the
+// shortest digits that read back as the same float, always recognisable as
+// a float. Plain notation with at least one fraction digit ("1.0",
+// "0.00001", "123456789.5") for decimal exponents in [-5, 15], where every
+// integral float is still exact, and exponent notation ("1e20", "1.5e-7")
+// outside. NaN and the infinities, which JSON cannot express, become null.
+func appendFloat(dst []byte, f float64) []byte {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return append(dst, "null"...)
 	}
 	var eb [32]byte
 	exp := strconv.AppendFloat(eb[:0], f, 'e', -1, 64)
-	if x := decimalExponent(exp); x < -4 || x >= 16 {
-		return append(dst, exp...), nil
+	if x := decimalExponent(exp); x < -5 || x > 15 {
+		// strconv writes "1.5e-07": drop the '+' and the leading zeros.
+		i := slices.Index(exp, 'e')
+		dst = append(dst, exp[:i+1]...)
+		if exp[i+1] == '-' {
+			dst = append(dst, '-')
+		}
+		digits := exp[i+2:]
+		for len(digits) > 1 && digits[0] == '0' {
+			digits = digits[1:]
+		}
+		return append(dst, digits...)
 	}
 	start := len(dst)
 	dst = strconv.AppendFloat(dst, f, 'f', -1, 64)
 	if !slices.Contains(dst[start:], '.') {
 		dst = append(dst, '.', '0')
 	}
-	return dst, nil
+	return dst
 }
 
 // decimalExponent parses the exponent of strconv's 'e' format ("1.5e-07").
@@ -374,24 +377,29 @@ func decimalExponent(s []byte) int {
 	return x
 }
 
-// luaFloatString is Lua 5.4's tostring of a float ("%.14g", plus ".0" when
-// the result looks like an integer).
-func luaFloatString(f float64) string {
+// floatKeyText is the object key upstream makes of a float table key: an
+// integral one as the integer it converts to (saturating at the int64
+// range: Lua keeps only floats outside it as float keys), any other in
+// plain notation with the shortest digits ("0.1", "1e-7" -> "0.0000001"),
+// and "inf" / "-inf".
+func floatKeyText(f float64) string {
 	switch {
 	case math.IsInf(f, 1):
 		return "inf"
 	case math.IsInf(f, -1):
 		return "-inf"
-	case math.IsNaN(f):
-		return "nan"
-	}
-	s := strconv.FormatFloat(f, 'g', 14, 64)
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c != '-' && (c < '0' || c > '9') {
-			return s
+	case math.IsNaN(f): // not a valid table key; for completeness
+		return "NaN"
+	case f == math.Trunc(f):
+		switch {
+		case f >= 0x1p63:
+			return strconv.FormatInt(math.MaxInt64, 10)
+		case f < -0x1p63:
+			return strconv.FormatInt(math.MinInt64, 10)
 		}
+		return strconv.FormatInt(int64(f), 10)
 	}
-	return s + ".0"
+	return strconv.FormatFloat(f, 'f', -1, 64)
 }
 
 // appendString writes s as a JSON string; ok is false if s is not valid

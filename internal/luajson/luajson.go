@@ -1,4 +1,5 @@
-// Package luajson provides the Lua `json` global (10-lua-api.md §16):
+// Package luajson provides the Lua `json` global (10-lua-api.md §16, with
+// the changes that follow upstream in docs/decisions.md):
 // json.encode(v) and json.decode(s), implemented directly on the Lua stack.
 //
 // Stack discipline: a Go function called from Lua is only guaranteed
@@ -42,14 +43,15 @@ const (
 	keyInt keyKind = iota
 	keyFloat
 	keyString
+	keyBool
 )
 
 // key is one table key as seen by the encoder. It doubles as a path element
 // for error messages.
 type key struct {
 	kind keyKind
-	str  string  // string key, or the tostring form of a number key
-	num  int64   // integer key
+	str  string  // string key, or the object key text of another key
+	num  int64   // integer key; 1 for the boolean key true
 	fnum float64 // float key
 }
 
@@ -63,7 +65,7 @@ func renderPath(path []key) string {
 			b.WriteByte('[')
 			b.WriteString(strconv.FormatInt(k.num, 10))
 			b.WriteByte(']')
-		case keyFloat:
+		case keyFloat, keyBool:
 			b.WriteByte('[')
 			b.WriteString(k.str)
 			b.WriteByte(']')

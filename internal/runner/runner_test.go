@@ -234,6 +234,41 @@ end)`, nil)
 	check(t, f, []want{{"json", "passed", ""}})
 }
 
+// Real suites build assertion messages eagerly with json.encode over
+// decoded records (peios/integration-tests, eventd's stream-watch:
+// `assert(f.status == "ok", "…" .. json.encode(f))` for every frame), so
+// what json.encode accepts decides whether a passing run passes. It
+// accepts what upstream's does (NaN and infinities as null, boolean keys);
+// a string that is not UTF-8 raises there as here, naming the field.
+func TestJSONEncodeInAssertionMessages(t *testing.T) {
+	f := runSource(t, `
+local function stream(t, frames)
+  local got = {}
+  for _, f in ipairs(frames) do
+    t:assert(f.status == "ok", "stream frame not ok: " .. json.encode(f))
+    got[#got + 1] = f
+  end
+  return got
+end
+
+test("frames with NaN, infinities and boolean keys", function(t)
+  local got = stream(t, {
+    {status = "ok", seq = 1, rate = 0/0, lag = math.huge, [true] = "flag"},
+    {status = "ok", seq = 2, rate = 1.5e-7, lag = -math.huge},
+  })
+  t:assert_eq(#got, 2, "got " .. json.encode(got))
+  t:assert_eq(json.encode(got[2]), '{"lag":null,"rate":1.5e-7,"seq":2,"status":"ok"}')
+end)
+
+test("a frame with a binary field", function(t)
+  stream(t, {{status = "ok", seq = 1, boot_id = "\x8f\x00\xfe\x12"}})
+end)`, nil)
+	check(t, f, []want{
+		{"frames with NaN, infinities and boolean keys", "passed", ""},
+		{"a frame with a binary field", "failed", "json.encode: invalid UTF-8 in string at $.boot_id"},
+	})
+}
+
 // _PROVIUM_SOURCE_PATH is the file's absolute path with symlinks resolved
 // (upstream's runner sets it; suites locate their tools from it).
 func TestSourcePathGlobal(t *testing.T) {
