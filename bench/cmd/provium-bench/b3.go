@@ -18,6 +18,7 @@ type opResult struct {
 	Op      string  `json:"op"`
 	N       int     `json:"n"`
 	MedianU float64 `json:"median_us"`
+	P90U    float64 `json:"p90_us"`
 	P99U    float64 `json:"p99_us"`
 	MinU    float64 `json:"min_us"`
 	MeanU   float64 `json:"mean_us"`
@@ -30,6 +31,9 @@ type b3Result struct {
 	Ops []opResult `json:"ops"`
 	// QGA is the qemu-guest-agent half and the ratios (nil with -skip-qga).
 	QGA *qgaResult `json:"qemu_ga,omitempty"`
+	// Lua is the same kind of operations made through the Lua binding, as
+	// a test file makes them (b3lua.go; nil with -skip-b3-lua).
+	Lua []opResult `json:"lua_ops,omitempty"`
 	// StreamMiBps is the throughput of a guest process writing to stdout,
 	// read through proc:stdout_stream's agent stream.
 	StreamMiBps float64 `json:"stream_mib_per_s"`

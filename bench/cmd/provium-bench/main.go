@@ -57,6 +57,9 @@ type options struct {
 	decomp   bool
 	skipB3   bool
 	skipQGA  bool
+	skipLua  bool
+	onlyLua  bool
+	luaFile  string
 	skipB5   bool
 	curve    string
 }
@@ -74,11 +77,17 @@ func parseFlags() (*options, error) {
 	flag.BoolVar(&o.decomp, "decompose", false, "B1: also boot raw QEMU with the agent's bytes in the initrd (not run)")
 	flag.BoolVar(&o.skipB3, "skip-b3", false, "skip the operation-latency benchmark")
 	flag.BoolVar(&o.skipQGA, "skip-qga", false, "B3: skip the qemu-guest-agent comparison")
+	flag.BoolVar(&o.skipLua, "skip-b3-lua", false, "B3: skip the operations timed through the Lua binding")
+	flag.BoolVar(&o.onlyLua, "b3-lua-only", false, "B3: only the operations timed through the Lua binding")
+	flag.StringVar(&o.luaFile, "b3-lua-script", "", "B3: time this Lua file instead of the built-in operations (it gets N and WARMUP as ..., and bench_begin(name), bench_now(), bench_sample(name, t0))")
 	flag.BoolVar(&o.skipB5, "skip-b5", false, "skip the scheduling benchmark")
 	flag.StringVar(&o.curve, "b5-curve", "1,2,4,8,16", "B5: file counts of the wall-time curve (comma-separated; empty = none)")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", flag.Arg(0))
+	}
+	if o.onlyLua && o.skipLua {
+		return nil, errors.New("-b3-lua-only and -skip-b3-lua exclude each other")
 	}
 	if o.boots < 1 || o.ops < 1 || o.warmup < 0 {
 		return nil, errors.New("-boots and -ops must be ≥ 1, -warmup ≥ 0")
@@ -126,9 +135,24 @@ func run() error {
 		rep.B1 = b1
 	}
 	if !o.skipB3 {
-		b3, err := runB3(ctx, env, o.warmup, o.ops, !o.skipQGA)
-		if err != nil {
-			return fmt.Errorf("B3: %w", err)
+		b3 := &b3Result{}
+		if !o.onlyLua {
+			if b3, err = runB3(ctx, env, o.warmup, o.ops, !o.skipQGA); err != nil {
+				return fmt.Errorf("B3: %w", err)
+			}
+		}
+		if !o.skipLua {
+			script := b3LuaScript
+			if o.luaFile != "" {
+				b, err := os.ReadFile(o.luaFile)
+				if err != nil {
+					return fmt.Errorf("-b3-lua-script: %w", err)
+				}
+				script = string(b)
+			}
+			if b3.Lua, err = runB3Lua(ctx, env, script, o.warmup, o.ops); err != nil {
+				return fmt.Errorf("B3 (Lua): %w", err)
+			}
 		}
 		rep.B3 = b3
 	}
@@ -143,6 +167,7 @@ func run() error {
 		}
 		rep.B5 = b5
 	}
+	rep.Machine.LoadAvgEnd = loadAvg()
 	if err := rep.writeMarkdown(os.Stdout); err != nil {
 		return err
 	}

@@ -407,8 +407,8 @@ func runQGA(ctx context.Context, qs *qgaSetup, m *guest.Machine, a *agentclient.
 }
 
 func summarize(name string, samples []float64) opResult {
-	return opResult{Op: name, N: len(samples), MedianU: median(samples), P99U: percentile(samples, 99),
-		MinU: minOf(samples), MeanU: mean(samples)}
+	return opResult{Op: name, N: len(samples), MedianU: median(samples), P90U: percentile(samples, 90),
+		P99U: percentile(samples, 99), MinU: minOf(samples), MeanU: mean(samples)}
 }
 
 // qgaClient speaks qemu-ga's protocol: one JSON command, one JSON response

@@ -37,11 +37,16 @@ type machine struct {
 	HostKernel  string `json:"host_kernel"`
 	GuestKernel string `json:"guest_kernel"`
 	GoVersion   string `json:"go_version"`
+	// LoadAvg is /proc/loadavg's 1, 5 and 15 minute averages at the start
+	// and at the end of the run: the machines are shared.
+	LoadAvgStart string `json:"loadavg_start,omitempty"`
+	LoadAvgEnd   string `json:"loadavg_end,omitempty"`
 }
 
 func machineInfo(ctx context.Context, accel string, img *image.Result) machine {
 	m := machine{Cores: runtime.NumCPU(), Accel: accel, GoVersion: runtime.Version(), GuestKernel: img.KernelRelease}
 	m.CPUModel = cpuModel()
+	m.LoadAvgStart = loadAvg()
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.HostKernel = strings.TrimSpace(string(b))
 	}
@@ -53,6 +58,19 @@ func machineInfo(ctx context.Context, accel string, img *image.Result) machine {
 		m.QEMUVersion = "unknown: " + err.Error()
 	}
 	return m
+}
+
+// loadAvg is the first three fields of /proc/loadavg ("" when unreadable).
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func cpuModel() string {
@@ -88,8 +106,8 @@ func (r *report) writeMarkdown(w io.Writer) error {
 	var b strings.Builder
 	m := r.Machine
 	fmt.Fprintf(&b, "## Provium benchmarks, %s\n\n", r.Date)
-	fmt.Fprintf(&b, "Machine: %s, %d cores, accel %s, %s, host kernel %s, guest kernel %s, %s.\n\n",
-		m.CPUModel, m.Cores, m.Accel, m.QEMUVersion, m.HostKernel, m.GuestKernel, m.GoVersion)
+	fmt.Fprintf(&b, "Machine: %s, %d cores, accel %s, %s, host kernel %s, guest kernel %s, %s; load average %s at the start, %s at the end.\n\n",
+		m.CPUModel, m.Cores, m.Accel, m.QEMUVersion, m.HostKernel, m.GuestKernel, m.GoVersion, m.LoadAvgStart, m.LoadAvgEnd)
 	if b1 := r.B1; b1 != nil {
 		fmt.Fprintf(&b, "### B1 boot → ready (%d alternating pairs, %s, %d MiB, %d vCPU)\n\n", b1.Boots, b1.Machine, b1.MemoryMiB, b1.CPUs)
 		b.WriteString("| what | median | min | target |\n|---|---|---|---|\n")
@@ -102,11 +120,7 @@ func (r *report) writeMarkdown(w io.Writer) error {
 	}
 	if b3 := r.B3; b3 != nil && len(b3.Ops) > 0 {
 		fmt.Fprintf(&b, "### B3 agent operation latency, Provium half (%d iterations each, one at a time)\n\n", b3.Ops[0].N)
-		b.WriteString("| operation | median | p99 | min | mean |\n|---|---|---|---|---|\n")
-		for _, op := range b3.Ops {
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", op.Op, us(op.MedianU), us(op.P99U), us(op.MinU), us(op.MeanU))
-		}
-		b.WriteString("\n")
+		writeOpsMarkdown(&b, b3.Ops)
 		if b3.StreamMiBps > 0 {
 			fmt.Fprintf(&b, "Process stdout stream throughput (64 MiB through proc:stdout_stream): %.1f MiB/s\n\n", b3.StreamMiBps)
 		}
@@ -114,11 +128,23 @@ func (r *report) writeMarkdown(w io.Writer) error {
 			writeQGAMarkdown(&b, b3.QGA)
 		}
 	}
+	if b3 := r.B3; b3 != nil && len(b3.Lua) > 0 {
+		fmt.Fprintf(&b, "### B3 through the Lua binding (%d iterations each, timed around the Lua call)\n\n", b3.Lua[0].N)
+		writeOpsMarkdown(&b, b3.Lua)
+	}
 	if r.B5 != nil {
 		writeB5Markdown(&b, r.B5)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+func writeOpsMarkdown(b *strings.Builder, ops []opResult) {
+	b.WriteString("| operation | median | p90 | p99 | min | mean |\n|---|---|---|---|---|---|\n")
+	for _, op := range ops {
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s |\n", op.Op, us(op.MedianU), us(op.P90U), us(op.P99U), us(op.MinU), us(op.MeanU))
+	}
+	b.WriteString("\n")
 }
 
 // us renders microseconds, switching to ms above 10 ms.
