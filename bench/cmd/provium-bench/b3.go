@@ -22,6 +22,10 @@ type opResult struct {
 	P99U    float64 `json:"p99_us"`
 	MinU    float64 `json:"min_us"`
 	MeanU   float64 `json:"mean_us"`
+	// BudgetMs and WithinBudget: a time a caller needs the operation to
+	// fit in, and the share of iterations that did (Lua operations only).
+	BudgetMs     float64 `json:"budget_ms,omitempty"`
+	WithinBudget float64 `json:"within_budget,omitempty"`
 }
 
 // b3Result is B3: single operations through the agent client on one

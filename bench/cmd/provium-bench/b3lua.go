@@ -14,7 +14,9 @@ import (
 
 // b3LuaScript times guest operations as a test file makes them: through
 // the Lua binding, one at a time, each iteration timed on the host around
-// the Lua call (bench_now / bench_sample are Go functions). The "poke" is
+// the Lua call (bench_begin(name, budget_ms?), bench_now() and bench_sample(name, t0)
+// are Go functions; an operation with a budget also reports the share of
+// its iterations within it). The "poke" is
 // the request-serving pattern of peios/integration-tests' NTFE ingest
 // helpers (finding K2 of the corpus scan): a worker's blocking call made
 // with syscall_async, a request served with vm:syscall poll,
@@ -40,7 +42,7 @@ local ops = {
   {"vm:write_file 4 KiB", function() vm:write_file("/tmp/b3l-write", page) end},
   {"vm:run(\"true\")", function() assert(vm:run("true").exit_code == 0) end},
   {"worker:run(\"true\")", function() assert(w:run("true").exit_code == 0) end},
-  {"poke: 6 calls (K2)", function()
+  {"poke: 8 calls (K2)", budget_ms = 45, function()
     local p = w:syscall_async(39)
     check(vm:syscall(1 --[[write]], {args = {efd, 0, 8}, bufs = {one}, ptrs = {1}}), "write")
     check(vm:syscall(7 --[[poll]], {args = {0, 1, 0}, bufs = {pollfd}, ptrs = {0}}), "poll")
@@ -53,7 +55,7 @@ local ops = {
 }
 for _, op in ipairs(ops) do
   local name, fn = op[1], op[2]
-  bench_begin(name)
+  bench_begin(name, op.budget_ms)
   for _ = 1, WARMUP do fn() end
   for _ = 1, N do
     local t0 = bench_now()
@@ -63,10 +65,6 @@ for _, op in ipairs(ops) do
 end
 w:close()
 `
-
-// b3LuaPokeCalls is the number of harness calls in one "poke" above
-// (syscall_async, six vm:syscall, await).
-const b3LuaPokeCalls = 8
 
 // runB3Lua runs script (b3LuaScript or -b3-lua-script) against the Lua API
 // (the path a test file takes: binding, lab, agent client); the script
@@ -98,6 +96,7 @@ func runB3Lua(ctx context.Context, env *benchEnv, script string, warmup, n int) 
 	}
 	epoch := time.Now()
 	samples := map[string][]float64{}
+	budgets := map[string]float64{}
 	var order []string
 	L.PushFunction(func(L *lua.Thread) (int, error) {
 		L.PushNumber(float64(time.Since(epoch).Nanoseconds()) / 1e3)
@@ -106,6 +105,9 @@ func runB3Lua(ctx context.Context, env *benchEnv, script string, warmup, n int) 
 	L.SetGlobal("bench_now")
 	L.PushFunction(func(L *lua.Thread) (int, error) {
 		name, _ := L.ToString(1)
+		if ms, ok := L.ToNumber(2); ok {
+			budgets[name] = ms
+		}
 		fmt.Fprintf(os.Stderr, "B3 (Lua): %s × %d\n", name, n)
 		order = append(order, name)
 		return 0, nil
@@ -130,7 +132,25 @@ func runB3Lua(ctx context.Context, env *benchEnv, script string, warmup, n int) 
 	}
 	var out []opResult
 	for _, name := range order {
-		out = append(out, summarize(name, samples[name]))
+		r := summarize(name, samples[name])
+		if ms, ok := budgets[name]; ok {
+			r.BudgetMs, r.WithinBudget = ms, withinBudget(samples[name], ms*1e3)
+		}
+		out = append(out, r)
 	}
 	return out, nil
+}
+
+// withinBudget is the share of samples (µs) at or under budget (µs).
+func withinBudget(samples []float64, budget float64) float64 {
+	if len(samples) == 0 {
+		return 0
+	}
+	n := 0
+	for _, s := range samples {
+		if s <= budget {
+			n++
+		}
+	}
+	return float64(n) / float64(len(samples))
 }

@@ -79,7 +79,7 @@ func parseFlags() (*options, error) {
 	flag.BoolVar(&o.skipQGA, "skip-qga", false, "B3: skip the qemu-guest-agent comparison")
 	flag.BoolVar(&o.skipLua, "skip-b3-lua", false, "B3: skip the operations timed through the Lua binding")
 	flag.BoolVar(&o.onlyLua, "b3-lua-only", false, "B3: only the operations timed through the Lua binding")
-	flag.StringVar(&o.luaFile, "b3-lua-script", "", "B3: time this Lua file instead of the built-in operations (it gets N and WARMUP as ..., and bench_begin(name), bench_now(), bench_sample(name, t0))")
+	flag.StringVar(&o.luaFile, "b3-lua-script", "", "B3: time this Lua file instead of the built-in operations (it gets N and WARMUP as ..., and bench_begin(name, budget_ms?), bench_now(), bench_sample(name, t0))")
 	flag.BoolVar(&o.skipB5, "skip-b5", false, "skip the scheduling benchmark")
 	flag.StringVar(&o.curve, "b5-curve", "1,2,4,8,16", "B5: file counts of the wall-time curve (comma-separated; empty = none)")
 	flag.Parse()

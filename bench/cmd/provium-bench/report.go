@@ -142,7 +142,11 @@ func (r *report) writeMarkdown(w io.Writer) error {
 func writeOpsMarkdown(b *strings.Builder, ops []opResult) {
 	b.WriteString("| operation | median | p90 | p99 | min | mean |\n|---|---|---|---|---|---|\n")
 	for _, op := range ops {
-		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s |\n", op.Op, us(op.MedianU), us(op.P90U), us(op.P99U), us(op.MinU), us(op.MeanU))
+		name := op.Op
+		if op.BudgetMs > 0 {
+			name = fmt.Sprintf("%s — %.1f %% within %g ms", name, op.WithinBudget*100, op.BudgetMs)
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s |\n", name, us(op.MedianU), us(op.P90U), us(op.P99U), us(op.MinU), us(op.MeanU))
 	}
 	b.WriteString("\n")
 }

@@ -27,3 +27,12 @@ func TestPercentile(t *testing.T) {
 		t.Error("percentile sorted its input in place")
 	}
 }
+
+func TestWithinBudget(t *testing.T) {
+	if got := withinBudget([]float64{10, 20, 30, 40}, 30); got != 0.75 {
+		t.Errorf("share within 30 of 10,20,30,40 = %v, want 0.75", got)
+	}
+	if got := withinBudget(nil, 30); got != 0 {
+		t.Errorf("share of no samples = %v", got)
+	}
+}
