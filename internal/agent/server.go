@@ -116,7 +116,7 @@ func (s *Server) ServeSession(ctx context.Context, conn io.ReadWriteCloser) erro
 		return nil
 	}
 	conn = synced
-	mux, err := yamux.Server(conn, YamuxConfig())
+	mux, err := yamux.Server(proto.CoalesceFrames(conn), YamuxConfig())
 	if err != nil {
 		conn.Close()
 		return fmt.Errorf("agent: start session: %w", err)

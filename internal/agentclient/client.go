@@ -65,7 +65,7 @@ func Dial(ctx context.Context, conn io.ReadWriteCloser) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agentclient: %w", err)
 	}
-	mux, err := yamux.Client(conn, yamuxConfig())
+	mux, err := yamux.Client(proto.CoalesceFrames(conn), yamuxConfig())
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("agentclient: start session: %w", err)
