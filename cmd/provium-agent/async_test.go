@@ -54,7 +54,7 @@ func TestAsyncOpsUnderQEMU(t *testing.T) {
 	c := v.connect(t, ctx)
 	defer c.Close()
 
-	t.Run("syscall state persists", func(t *testing.T) {
+	t.Run("an fd opened by a syscall stays for later calls", func(t *testing.T) {
 		if err := c.WriteFile(ctx, "/tmp/sys", []byte("hello world")); err != nil {
 			t.Fatal(err)
 		}

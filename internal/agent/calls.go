@@ -84,6 +84,7 @@ func (s *Server) serveCalls(ctx context.Context, endSession context.CancelFunc, 
 				cancel()
 			}()
 			reply(s.runCall(opCtx, sess, req))
+			s.afterReply(sess, req.Op)
 		})
 	}
 }

@@ -21,6 +21,7 @@ type session struct {
 	files   map[uint64]*handle
 	procs   map[uint64]*process
 	pending map[uint64]*pendingCall
+	threads *threadPool // the agent's ready call threads (callthread.go)
 }
 
 // handle is one open file. Its mutex serialises I/O against close so an op
@@ -37,7 +38,8 @@ type handle struct {
 }
 
 func newSession() *session {
-	return &session{files: map[uint64]*handle{}, procs: map[uint64]*process{}, pending: map[uint64]*pendingCall{}}
+	return &session{files: map[uint64]*handle{}, procs: map[uint64]*process{}, pending: map[uint64]*pendingCall{},
+		threads: &threadPool{}}
 }
 
 func openFlags(m proto.OpenMode) (int, error) {
@@ -217,6 +219,7 @@ func (s *session) closeAll() {
 	files, procs := s.files, s.procs
 	s.files, s.procs, s.pending = nil, map[uint64]*process{}, map[uint64]*pendingCall{}
 	s.mu.Unlock()
+	s.threads.close()
 	for _, h := range files {
 		_ = h.closeFD()
 	}

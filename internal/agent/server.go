@@ -45,10 +45,6 @@ type Server struct {
 	// beside the agent.
 	workerMu  sync.Mutex
 	workerMem *os.File
-
-	sysMu     sync.Mutex
-	sys       *sysThread // dedicated syscall thread, started on first use
-	sysClosed bool
 }
 
 // YamuxConfig is the session configuration both ends use. Keepalives are off
@@ -233,6 +229,7 @@ func (s *Server) serveStream(ctx context.Context, endSession context.CancelFunc,
 		} else {
 			err = writeOK(st, body)
 		}
+		s.afterReply(sess, req.Op)
 	}
 	if err != nil {
 		s.logf("agent: op %s: %v", req.Op, err)
@@ -356,7 +353,7 @@ func (s *Server) dispatch(ctx context.Context, sess *session, req proto.Request)
 		if err := decodeBody(req, &r); err != nil {
 			return nil, err
 		}
-		return s.syscall(ctx, r)
+		return s.syscall(ctx, sess, r)
 	case proto.OpSyscallAsync:
 		var r proto.SyscallReq
 		if err := decodeBody(req, &r); err != nil {
@@ -380,7 +377,7 @@ func (s *Server) dispatch(ctx context.Context, sess *session, req proto.Request)
 		if err := decodeBody(req, &r); err != nil {
 			return nil, err
 		}
-		return s.ioctl(ctx, r)
+		return s.ioctl(ctx, sess, r)
 	case proto.OpReadMem:
 		var r proto.ReadMemReq
 		if err := decodeBody(req, &r); err != nil {
@@ -436,7 +433,14 @@ func (s *Server) dispatch(ctx context.Context, sess *session, req proto.Request)
 		if err := decodeBody(req, &r); err != nil {
 			return nil, err
 		}
-		return s.batch(ctx, sess, r), nil
+		if s.wp != nil {
+			return s.batch(ctx, sess, r), nil
+		}
+		// All of an agent batch runs on one call thread, so a thread-state
+		// change an item makes holds for the later items, and no further.
+		var out proto.BatchResp
+		err := onCallThread(ctx, sess.threads, true, func(ctx context.Context) { out = s.batch(ctx, sess, r) })
+		return out, err
 	case proto.OpHello, proto.OpDetach, proto.OpCancel, proto.OpProcStream, proto.OpTailFile,
 		proto.OpFdStream, proto.OpFileTail, proto.OpWorkerSpawn:
 		return nil, &proto.Error{Message: fmt.Sprintf("op `%s` is only valid alone on its own stream", req.Op)}

@@ -15,117 +15,24 @@ import (
 	"github.com/provium/provium/internal/proto"
 )
 
-// errSysThreadClosed is returned for syscalls sent after Server.Close.
-var errSysThreadClosed = &proto.Error{Message: "syscall thread stopped"}
-
-// sysThread is one goroutine locked to its OS thread for its whole life, so
-// fds, credentials and other per-thread state changed by raw syscalls
-// persist from one call to the next. The lock is never released: when the
-// goroutine returns the runtime ends the thread with it, so changed thread
-// state never leaks into other goroutines.
-type sysThread struct {
-	work chan func()
-	stop chan struct{}
-	done chan struct{}
-}
-
-func startSysThread() *sysThread {
-	t := &sysThread{work: make(chan func()), stop: make(chan struct{}), done: make(chan struct{})}
-	go t.loop()
-	return t
-}
-
-func (t *sysThread) loop() {
-	runtime.LockOSThread()
-	defer close(t.done)
-	for {
-		select {
-		case f := <-t.work:
-			f()
-		case <-t.stop:
-			return
-		}
-	}
-}
-
-// do runs f on the thread and waits for it. A cancelled ctx stops the wait
-// (f still finishes on the thread: a raw syscall cannot be abandoned).
-func (t *sysThread) do(ctx context.Context, f func()) error {
-	finished := make(chan struct{})
-	select {
-	case t.work <- func() { defer close(finished); f() }:
-	case <-t.stop:
-		return errSysThreadClosed
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	select {
-	case <-finished:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// close stops the thread once the current call (if any) returns.
-func (t *sysThread) close() {
-	close(t.stop)
-	<-t.done
-}
-
-// syscallThread returns the server's dedicated thread, starting it on first
-// use; it lives until Server.Close.
-func (s *Server) syscallThread() (*sysThread, error) {
-	s.sysMu.Lock()
-	defer s.sysMu.Unlock()
-	if s.sysClosed {
-		return nil, errSysThreadClosed
-	}
-	if s.sys == nil {
-		s.sys = startSysThread()
-	}
-	return s.sys, nil
-}
-
-// Close stops the server's dedicated syscall thread. Sessions should have
-// ended first; later syscalls fail.
-func (s *Server) Close() {
-	s.sysMu.Lock()
-	t := s.sys
-	s.sys, s.sysClosed = nil, true
-	s.sysMu.Unlock()
-	if t != nil {
-		t.close()
-	}
-}
-
-// onSysThread runs f on the dedicated thread.
-func (s *Server) onSysThread(ctx context.Context, f func()) error {
-	t, err := s.syscallThread()
-	if err != nil {
-		return err
-	}
-	return t.do(ctx, f)
-}
-
-func (s *Server) syscall(ctx context.Context, r proto.SyscallReq) (proto.SyscallResult, error) {
+func (s *Server) syscall(ctx context.Context, sess *session, r proto.SyscallReq) (proto.SyscallResult, error) {
 	if s.wp != nil {
 		return s.wp.syscall(ctx, r, false)
 	}
 	var res proto.SyscallResult
 	var err error
-	if terr := s.onSysThread(ctx, func() { res, err = rawSyscall(r) }); terr != nil {
+	if terr := onCallThread(ctx, sess.threads, false, func(context.Context) { res, err = rawSyscall(r) }); terr != nil {
 		return proto.SyscallResult{}, terr
 	}
 	return res, err
 }
 
-func (s *Server) ioctl(ctx context.Context, r proto.IoctlReq) (proto.IoctlResp, error) {
+func (s *Server) ioctl(ctx context.Context, sess *session, r proto.IoctlReq) (proto.IoctlResp, error) {
 	sr, err := ioctlRequest(r)
 	if err != nil {
 		return proto.IoctlResp{}, err
 	}
-	res, err := s.syscall(ctx, sr)
+	res, err := s.syscall(ctx, sess, sr)
 	if err != nil {
 		return proto.IoctlResp{}, err
 	}

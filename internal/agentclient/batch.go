@@ -65,7 +65,7 @@ func (b *Batch) Unlink(path string) { b.add(proto.OpUnlink, proto.PathReq{Path: 
 // Rename records a rename.
 func (b *Batch) Rename(from, to string) { b.add(proto.OpRename, proto.RenameReq{From: from, To: to}) }
 
-// Syscall records a raw syscall (on the agent's syscall thread); its
+// Syscall records a raw syscall (a batch's syscalls share one thread); its
 // value is a proto.SyscallResult.
 func (b *Batch) Syscall(req proto.SyscallReq) { b.add(proto.OpSyscall, req) }
 

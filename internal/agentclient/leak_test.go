@@ -94,7 +94,6 @@ func TestNoLeakWithLiveStreamsAndWorkers(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.stop(t)
-	srv.Close()
 	tail.Close()
 	out.Close()
 	for _, pid := range []int{p.StartPid(), wp.StartPid(), w.Pid()} {

@@ -18,14 +18,11 @@ import (
 	"github.com/provium/provium/internal/proto"
 )
 
-// newAgent starts a session with a server whose syscall thread is stopped
-// at the end of the test. Idle call goroutines end after 50 ms, so the leak
-// test sees them go.
+// newAgent starts a session with a server whose idle call goroutines end
+// after 50 ms, so the leak test sees them go.
 func newAgent(t *testing.T) *agentclient.Client {
 	t.Helper()
-	srv := &agent.Server{AgentVersion: "test", CallIdle: 50 * time.Millisecond}
-	t.Cleanup(srv.Close) // runs after the session's own cleanup
-	return startSession(t, srv).c
+	return startSession(t, &agent.Server{AgentVersion: "test", CallIdle: 50 * time.Millisecond}).c
 }
 
 // drain reads a stream to its end.
@@ -276,7 +273,6 @@ func TestProcessOutputStreams(t *testing.T) {
 
 func TestProcessDiesWithSession(t *testing.T) {
 	srv := &agent.Server{}
-	defer srv.Close()
 	h := startSession(t, srv)
 	p, err := h.c.Start(ctx(t), proto.ExecReq{Cmd: "sleep", Args: []string{"60"}})
 	if err != nil {

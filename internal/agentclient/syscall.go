@@ -14,9 +14,10 @@ import (
 // first; the call is still pending and may be awaited again.
 var ErrAwaitTimeout = errors.New("agentclient: await timed out")
 
-// Syscall runs one raw system call on the agent's dedicated syscall thread
-// (one OS thread for the agent's lifetime, so fds and thread credentials
-// persist between calls). Buffer indexes in req.Nested are 0-based.
+// Syscall runs one raw system call on an agent thread of its own that ends
+// with the call: fds it opens stay for later calls, per-thread state it
+// changes (credentials, signal mask) does not. Buffer indexes in
+// req.Nested are 0-based.
 func (c *Client) Syscall(ctx context.Context, req proto.SyscallReq) (proto.SyscallResult, error) {
 	var res proto.SyscallResult
 	err := c.call(ctx, proto.OpSyscall, req, &res)
@@ -67,7 +68,7 @@ func (p *Pending) Done(ctx context.Context) (bool, error) {
 	return resp.Done, err
 }
 
-// Ioctl runs ioctl(fd, cmd, data) on the syscall thread; see proto.IoctlReq.
+// Ioctl runs ioctl(fd, cmd, data) like Syscall; see proto.IoctlReq.
 func (c *Client) Ioctl(ctx context.Context, req proto.IoctlReq) (proto.IoctlResp, error) {
 	var res proto.IoctlResp
 	err := c.call(ctx, proto.OpIoctl, req, &res)

@@ -3,6 +3,7 @@ package agentclient_test
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -43,11 +44,21 @@ func TestSyscallBasics(t *testing.T) {
 	if err != nil || res.Ret != int64(os.Getpid()) || res.Errno != 0 || len(res.OutBufs) != 0 {
 		t.Fatalf("getpid: %+v %v", res, err)
 	}
-	// Every call runs on the same thread.
+	// Every call runs on a thread of its own, which ends with the call.
 	tid1, _ := c.Syscall(ctx(t), proto.SyscallReq{Nr: unix.SYS_GETTID})
 	tid2, _ := c.Syscall(ctx(t), proto.SyscallReq{Nr: unix.SYS_GETTID})
-	if tid1.Ret <= 0 || tid1.Ret != tid2.Ret {
-		t.Fatalf("syscall thread changed: %d then %d", tid1.Ret, tid2.Ret)
+	if tid1.Ret <= 0 || tid2.Ret <= 0 || tid1.Ret == tid2.Ret {
+		t.Fatalf("two calls ran on threads %d and %d", tid1.Ret, tid2.Ret)
+	}
+	// The runtime parks the main thread for good instead of ending it.
+	task := fmt.Sprintf("/proc/self/task/%d", tid1.Ret)
+	for deadline := time.Now().Add(10 * time.Second); tid1.Ret != int64(os.Getpid()); time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(task); errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("thread %d of a finished call still runs (pid %d)", tid1.Ret, os.Getpid())
+		}
 	}
 	res, err = c.Syscall(ctx(t), proto.SyscallReq{Nr: unix.SYS_CLOSE, Args: [6]uint64{1 << 30}})
 	if err != nil || res.Ret != -1 || res.Errno != int(unix.EBADF) {
@@ -66,7 +77,9 @@ func TestSyscallBasics(t *testing.T) {
 	}
 }
 
-func TestSyscallStatePersists(t *testing.T) {
+// TestSyscallFdsOutliveTheCall: fds are process-wide, so one opened by a
+// call stays usable by the next although each runs on its own thread.
+func TestSyscallFdsOutliveTheCall(t *testing.T) {
 	c := newAgent(t)
 	path := filepath.Join(t.TempDir(), "f")
 	if err := os.WriteFile(path, []byte("hello world"), 0o644); err != nil {
@@ -208,6 +221,76 @@ func TestSyscallAsync(t *testing.T) {
 	}
 	for _, fd := range []uint64{r1, w1, r2, w2} {
 		c.Syscall(ctx(t), proto.SyscallReq{Nr: unix.SYS_CLOSE, Args: [6]uint64{fd}})
+	}
+}
+
+// sigUSR2 is SIGUSR2's bit in a kernel sigset_t.
+const sigUSR2 = 1 << (unix.SIGUSR2 - 1)
+
+// blockUSR2 blocks SIGUSR2 on the calling thread; readMask reads the
+// calling thread's signal mask (from rt_sigprocmask's old set).
+var (
+	blockUSR2 = proto.SyscallReq{Nr: unix.SYS_RT_SIGPROCMASK, Args: [6]uint64{unix.SIG_BLOCK, 0, 0, 8},
+		Bufs: [][]byte{binary.LittleEndian.AppendUint64(nil, sigUSR2)}, Ptrs: []int{1}}
+	readMask = proto.SyscallReq{Nr: unix.SYS_RT_SIGPROCMASK, Args: [6]uint64{unix.SIG_BLOCK, 0, 0, 8},
+		Bufs: [][]byte{make([]byte, 8)}, Ptrs: []int{2}}
+)
+
+func maskOf(t *testing.T, what string, r proto.SyscallResult) uint64 {
+	t.Helper()
+	if r.Ret != 0 || len(r.OutBufs) != 1 || len(r.OutBufs[0]) != 8 {
+		t.Fatalf("%s: rt_sigprocmask: %+v", what, r)
+	}
+	return binary.LittleEndian.Uint64(r.OutBufs[0])
+}
+
+// TestSyscallThreadStateEndsWithTheCall: a per-thread change one call
+// makes (here its signal mask) is gone for the next call, as upstream's
+// agent serves each call on a thread of its own; within one batch the
+// items share a thread, so a later item sees an earlier item's change.
+func TestSyscallThreadStateEndsWithTheCall(t *testing.T) {
+	c := newAgent(t)
+	call := func(what string, req proto.SyscallReq) proto.SyscallResult {
+		t.Helper()
+		r, err := c.Syscall(ctx(t), req)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		return r
+	}
+	if m := maskOf(t, "first read", call("read mask", readMask)); m&sigUSR2 != 0 {
+		t.Fatalf("SIGUSR2 blocked before the test (mask %#x)", m)
+	}
+	if r := call("block SIGUSR2", blockUSR2); r.Ret != 0 {
+		t.Fatalf("block SIGUSR2: %+v", r)
+	}
+	if m := maskOf(t, "next call", call("read mask", readMask)); m&sigUSR2 != 0 {
+		t.Fatalf("the next call still has SIGUSR2 blocked (mask %#x)", m)
+	}
+
+	var b agentclient.Batch
+	b.Syscall(readMask)
+	b.Syscall(blockUSR2)
+	b.Syscall(readMask)
+	res, err := c.Batch(ctx(t), &b)
+	if err != nil || len(res) != 3 {
+		t.Fatalf("batch: %+v %v", res, err)
+	}
+	got := make([]uint64, 3)
+	for i, r := range res {
+		v, ok := r.Value.(proto.SyscallResult)
+		if !ok {
+			t.Fatalf("batch item %d: %+v", i+1, r)
+		}
+		if i != 1 {
+			got[i] = maskOf(t, fmt.Sprintf("batch item %d", i+1), v)
+		}
+	}
+	if got[0]&sigUSR2 != 0 || got[2]&sigUSR2 == 0 {
+		t.Fatalf("batch masks %#x then %#x: want SIGUSR2 unblocked, then blocked by item 2", got[0], got[2])
+	}
+	if m := maskOf(t, "after the batch", call("read mask", readMask)); m&sigUSR2 != 0 {
+		t.Fatalf("the call after the batch has SIGUSR2 blocked (mask %#x)", m)
 	}
 }
 

@@ -141,6 +141,15 @@ func TestWorkerWithoutExecutorInTheImage(t *testing.T) {
 	}
 }
 
+// vm:syscall runs on a thread that ends with the call, a batch on one
+// thread for all its items (as upstream's agent, which real suites expect).
+func TestAgentSyscallThreadsOnARealGuest(t *testing.T) {
+	res := runGuestFile(t, "callthreads.test.lua")
+	if len(res.Tests) != 6 {
+		t.Fatalf("%d tests ran, want 6", len(res.Tests))
+	}
+}
+
 func TestCorpusSemanticsOnARealGuest(t *testing.T) {
 	res := runGuestFile(t, "corpus.test.lua")
 	if len(res.Tests) != 4 {

@@ -35,7 +35,8 @@ const (
 	// its current cursor like tail_file (the handle's cursor is not moved).
 	OpFileTail = "file_tail"
 
-	// OpSyscall runs SyscallReq on the agent's dedicated syscall thread.
+	// OpSyscall runs SyscallReq on an agent thread that ends with the call
+	// (a batch: one thread for all its ops).
 	OpSyscall = "syscall"
 	// OpSyscallAsync runs SyscallReq on a new thread and answers
 	// PendingResp at once.
@@ -45,7 +46,7 @@ const (
 	// OpSyscallDone reports whether a pending syscall finished
 	// (PendingReq → DoneResp), non-blocking.
 	OpSyscallDone = "syscall_done"
-	// OpIoctl runs IoctlReq on the dedicated syscall thread.
+	// OpIoctl runs IoctlReq like OpSyscall.
 	OpIoctl = "ioctl"
 	// OpReadMem reads the agent's own memory (ReadMemReq → ReadMemResp).
 	OpReadMem = "read_mem"

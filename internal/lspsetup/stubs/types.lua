@@ -467,7 +467,8 @@ function VM:tail_file(path, opts) end
 ---@return Tail
 function VM:fd_stream(fd_or_file) end
 
----Raw system call on the agent's syscall thread.
+---Raw system call on an agent thread that ends with the call (fds stay,
+---thread state such as credentials does not; use a worker for that).
 ---@param nr integer
 ---@param ... integer|SyscallSpec|nil
 ---@return SyscallResult

@@ -90,7 +90,7 @@ test("no leak after 1000 run_async/close cycles", function(t)
   t:assert(after <= before + 2, ("guest processes grew from %d to %d"):format(before, after))
 end)
 
-test("syscall state persists on the syscall thread", function(t)
+test("syscalls; an fd opened by one stays for later calls", function(t)
   local pid = vm:syscall(SYS_getpid)
   t:assert(pid.ret > 0)
   t:assert_eq(pid.errno, 0)
