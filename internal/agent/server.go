@@ -433,7 +433,7 @@ func (s *Server) dispatch(ctx context.Context, sess *session, req proto.Request)
 		if err := decodeBody(req, &r); err != nil {
 			return nil, err
 		}
-		if s.wp != nil {
+		if s.wp != nil || !batchNeedsCallThread(r) {
 			return s.batch(ctx, sess, r), nil
 		}
 		// All of an agent batch runs on one call thread, so a thread-state

@@ -19,9 +19,13 @@ func (s *Server) syscall(ctx context.Context, sess *session, r proto.SyscallReq)
 	if s.wp != nil {
 		return s.wp.syscall(ctx, r, false)
 	}
+	pool := sess.threads
+	if threadNeutral[r.Nr] {
+		pool = nil // any thread serves; see callthread.go
+	}
 	var res proto.SyscallResult
 	var err error
-	if terr := onCallThread(ctx, sess.threads, false, func(context.Context) { res, err = rawSyscall(r) }); terr != nil {
+	if terr := onCallThread(ctx, pool, false, func(context.Context) { res, err = rawSyscall(r) }); terr != nil {
 		return proto.SyscallResult{}, terr
 	}
 	return res, err

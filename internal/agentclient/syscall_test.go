@@ -1,6 +1,7 @@
 package agentclient_test
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -308,5 +309,38 @@ func TestBatchSyscall(t *testing.T) {
 	}
 	if r, ok := res[1].Value.(proto.SyscallResult); !ok || r.Ret != -1 || r.Errno != int(unix.EBADF) {
 		t.Fatalf("close in batch: %+v", res[1])
+	}
+}
+
+// TestBlockingSyscallIsAbandonedOnCancel: a call that blocks (a read of
+// an empty pipe runs on any thread, a 3 s ppoll on a call thread) gives up
+// when the host cancels it, and the session goes on.
+func TestBlockingSyscallIsAbandonedOnCancel(t *testing.T) {
+	c := newAgent(t)
+	res, err := c.Syscall(ctx(t), proto.SyscallReq{Nr: unix.SYS_PIPE2, Args: [6]uint64{0, unix.O_CLOEXEC}, Bufs: [][]byte{make([]byte, 8)}, Ptrs: []int{0}})
+	if err != nil || res.Ret != 0 {
+		t.Fatalf("pipe2: %+v %v", res, err)
+	}
+	r, w := uint64(binary.LittleEndian.Uint32(res.OutBufs[0])), uint64(binary.LittleEndian.Uint32(res.OutBufs[0][4:]))
+	for _, req := range []proto.SyscallReq{
+		{Nr: unix.SYS_READ, Args: [6]uint64{r, 0, 1}, Bufs: [][]byte{make([]byte, 1)}, Ptrs: []int{1}},
+		{Nr: unix.SYS_PPOLL, Args: [6]uint64{0, 0, 0, 0, 8}, Bufs: [][]byte{timespec(3 * time.Second)}, Ptrs: []int{2}},
+	} {
+		short, cancel := context.WithTimeout(ctx(t), 300*time.Millisecond)
+		_, err := c.Syscall(short, req)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("syscall %d: %v, want the deadline", req.Nr, err)
+		}
+	}
+	if res, err := c.Syscall(ctx(t), proto.SyscallReq{Nr: unix.SYS_GETPID}); err != nil || res.Ret != int64(os.Getpid()) {
+		t.Fatalf("getpid after: %+v %v", res, err)
+	}
+	// Let the abandoned read end, then close the pipe.
+	if res, err := c.Syscall(ctx(t), proto.SyscallReq{Nr: unix.SYS_WRITE, Args: [6]uint64{w, 0, 1}, Bufs: [][]byte{{'x'}}, Ptrs: []int{1}}); err != nil || res.Ret != 1 {
+		t.Fatalf("write: %+v %v", res, err)
+	}
+	for _, fd := range []uint64{r, w} {
+		c.Syscall(ctx(t), proto.SyscallReq{Nr: unix.SYS_CLOSE, Args: [6]uint64{fd}})
 	}
 }
