@@ -85,3 +85,22 @@ func TestThreadPoolCloseEndsItsThreads(t *testing.T) {
 		t.Fatal("a closed pool handed out a thread")
 	}
 }
+
+// No syscall that changes the calling thread's own state may skip the
+// call thread.
+func TestThreadNeutralLeavesOutThreadState(t *testing.T) {
+	for _, nr := range []int{
+		unix.SYS_SETUID, unix.SYS_SETGID, unix.SYS_SETREUID, unix.SYS_SETREGID, unix.SYS_SETRESUID,
+		unix.SYS_SETRESGID, unix.SYS_SETFSUID, unix.SYS_SETFSGID, unix.SYS_SETGROUPS, unix.SYS_CAPSET,
+		unix.SYS_RT_SIGPROCMASK, unix.SYS_SIGALTSTACK, unix.SYS_RT_SIGACTION, unix.SYS_UNSHARE, unix.SYS_SETNS,
+		unix.SYS_PRCTL, unix.SYS_SECCOMP, unix.SYS_ARCH_PRCTL, unix.SYS_PERSONALITY, unix.SYS_SCHED_SETAFFINITY,
+		unix.SYS_SCHED_SETSCHEDULER, unix.SYS_SCHED_SETATTR, unix.SYS_SETPRIORITY, unix.SYS_IOPRIO_SET,
+		unix.SYS_SET_ROBUST_LIST, unix.SYS_SET_TID_ADDRESS, unix.SYS_RSEQ, unix.SYS_KEYCTL, unix.SYS_IOCTL,
+		unix.SYS_EXIT, unix.SYS_CLONE, unix.SYS_CLONE3, unix.SYS_EXECVE, unix.SYS_GETTID,
+		unix.SYS_LANDLOCK_RESTRICT_SELF,
+	} {
+		if threadNeutral[int64(nr)] {
+			t.Errorf("syscall %d is listed as thread-neutral", nr)
+		}
+	}
+}
