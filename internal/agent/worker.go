@@ -108,6 +108,13 @@ func (s *Server) serveWorkerSpawn(ctx context.Context, st *yamux.Stream) error {
 		return writeErr(st, fmt.Errorf("worker_spawn: %w", err))
 	}
 	defer wp.close()
+	// The executor sets its signal dispositions and mask before it serves
+	// its first call. Answer the spawn only once it has served one, so the
+	// worker a test gets is already in its final state (its
+	// /proc/<handle>/status, say) and a start that died is reported here.
+	if err := wp.ready(ctx); err != nil {
+		return writeErr(st, fmt.Errorf("worker_spawn: %w", err))
+	}
 	if err := writeOK(st, proto.WorkerSpawnResp{Pid: wp.Pid()}); err != nil {
 		return err
 	}

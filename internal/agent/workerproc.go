@@ -92,6 +92,19 @@ func startWorkerProc(exe string) (*workerProc, error) {
 	return w, nil
 }
 
+// ready waits until the executor serves calls: a getpid round trip that
+// must answer the executor's own pid.
+func (w *workerProc) ready(ctx context.Context) error {
+	r, err := w.syscall(ctx, proto.SyscallReq{Nr: unix.SYS_GETPID}, false)
+	if err != nil {
+		return fmt.Errorf("executor pid %d did not start serving: %w", w.Pid(), err)
+	}
+	if int(r.Ret) != w.Pid() {
+		return fmt.Errorf("executor pid %d answered getpid with %d", w.Pid(), r.Ret)
+	}
+	return nil
+}
+
 // Pid is the executor's pid: the worker's handle.
 func (w *workerProc) Pid() int { return w.cmd.Process.Pid }
 
