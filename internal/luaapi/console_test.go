@@ -19,7 +19,5 @@ func TestConsoleOfAnHVCProfileOnARealGuest(t *testing.T) {
 		t.Fatalf("could not derive a console=hvc0 profile from:\n%s", img.Profile)
 	}
 	res, _ := runGuestFileWith(t, guesttest.ConfigText(t, img.Profile+"\n"+hvc), "console_hvc.test.lua")
-	if len(res.Tests) != 3 {
-		t.Fatalf("%d tests ran, want 3", len(res.Tests))
-	}
+	wantTests(t, res, 3)
 }

@@ -8,9 +8,7 @@ import (
 
 func TestDisksOnARealGuest(t *testing.T) {
 	res := runGuestFile(t, "disk.test.lua")
-	if len(res.Tests) != 6 {
-		t.Fatalf("%d tests ran, want 6", len(res.Tests))
-	}
+	wantTests(t, res, 6)
 }
 
 // TestDiskFixtureOnARealGuest: a vm fixture's scratch and mediated disks

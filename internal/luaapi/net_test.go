@@ -22,9 +22,7 @@ import (
 
 func TestNetworkBasicsOnRealGuests(t *testing.T) {
 	res := runGuestFile(t, "net_basic.test.lua")
-	if len(res.Tests) != 5 {
-		t.Fatalf("%d tests ran", len(res.Tests))
-	}
+	wantTests(t, res, 5)
 }
 
 // echoes calls fn with the timestamp (the host clock at the capture
@@ -70,9 +68,7 @@ func TestNetworkRulesOnRealGuests(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("PROVIUM_TEST_PCAP_DIR", dir)
 	res := runGuestFile(t, "net_rules.test.lua")
-	if len(res.Tests) != 4 {
-		t.Fatalf("%d tests ran", len(res.Tests))
-	}
+	wantTests(t, res, 4)
 	// a's port: b's 3 requests delivered, a's replies and requests accepted
 	// from a. b's port: nothing from a arrives (a->b dropped), b's requests
 	// leave.
@@ -170,25 +166,19 @@ func checkLatencies(t *testing.T, aPath, bPath string) {
 
 func TestNetworkHotAttachAndRawLinksOnRealGuests(t *testing.T) {
 	res := runGuestFile(t, "net_attach.test.lua")
-	if len(res.Tests) != 3 {
-		t.Fatalf("%d tests ran", len(res.Tests))
-	}
+	wantTests(t, res, 3)
 }
 
 // Boot-time NICs sit where upstream puts them (eth0 at 0000:00:02.0, eth1
 // at 00:03.0), and a snapshot/restore keeps both the layout and the names.
 func TestNetworkNICPCIAddressesOnRealGuests(t *testing.T) {
 	res := runGuestFile(t, "net_pci.test.lua")
-	if len(res.Tests) != 2 {
-		t.Fatalf("%d tests ran", len(res.Tests))
-	}
+	wantTests(t, res, 2)
 }
 
 func TestNetworkStateSurvivesResetBetweenTests(t *testing.T) {
 	res := runGuestFile(t, "net_reset.test.lua")
-	if len(res.Tests) != 2 {
-		t.Fatalf("%d tests ran", len(res.Tests))
-	}
+	wantTests(t, res, 2)
 }
 
 // Two files using a bridge `lan` at once: each capture holds frames from
@@ -263,9 +253,7 @@ func TestNetworkUplinkReachesTheHostLoopback(t *testing.T) {
 	defer srv.Close()
 	t.Setenv("PROVIUM_TEST_HTTP_PORT", fmt.Sprint(ln.Addr().(*net.TCPAddr).Port))
 	res := runGuestFile(t, "net_uplink.test.lua")
-	if len(res.Tests) != 3 {
-		t.Fatalf("%d tests ran", len(res.Tests))
-	}
+	wantTests(t, res, 3)
 }
 
 // A profile without guest_os (the default image's, with the key dropped, as
@@ -273,23 +261,17 @@ func TestNetworkUplinkReachesTheHostLoopback(t *testing.T) {
 // without opts; the guests address themselves and reach each other.
 func TestNetworkRawLinksByDefaultWithoutGuestOS(t *testing.T) {
 	res, _ := runGuestFileWith(t, plainProfileConfig(t), "net_raw_default.test.lua")
-	if len(res.Tests) != 2 {
-		t.Fatalf("%d tests ran", len(res.Tests))
-	}
+	wantTests(t, res, 2)
 }
 
 // A VM hot-attached to a bridge after boot survives vm:snapshot/restore,
 // lab snapshots and reset_between_tests with its card, address and name.
 func TestNetworkHotAttachedVMSnapshotsOnRealGuests(t *testing.T) {
 	res := runGuestFile(t, "net_hotsnap.test.lua")
-	if len(res.Tests) != 3 {
-		t.Fatalf("%d tests ran", len(res.Tests))
-	}
+	wantTests(t, res, 3)
 }
 
 func TestNetworkRawLinksLeaveTheGuestAlone(t *testing.T) {
 	res := runGuestFile(t, "net_raw.test.lua")
-	if len(res.Tests) != 1 {
-		t.Fatalf("%d tests ran", len(res.Tests))
-	}
+	wantTests(t, res, 1)
 }

@@ -37,16 +37,12 @@ func runOn(cfg *config.Config, b *guest.Backend, name string) *result.File {
 
 func TestSnapshotsOnARealGuest(t *testing.T) {
 	res := runGuestFile(t, "snapshot.test.lua")
-	if len(res.Tests) != 4 {
-		t.Fatalf("%d tests ran", len(res.Tests))
-	}
+	wantTests(t, res, 4)
 }
 
 func TestResetBetweenTestsOnARealGuest(t *testing.T) {
 	res := runGuestFile(t, "reset.test.lua")
-	if len(res.Tests) != 5 {
-		t.Fatalf("%d tests ran", len(res.Tests))
-	}
+	wantTests(t, res, 5)
 }
 
 func TestResetBetweenTestsRefusesFileScopeStreams(t *testing.T) {

@@ -34,9 +34,7 @@ func TestSuspendOnARealGuest(t *testing.T) {
 	if res.HasChunkError {
 		t.Fatalf("chunk error: %s", res.ChunkError)
 	}
-	if len(res.Tests) != 3 {
-		t.Fatalf("%d tests ran, want 3", len(res.Tests))
-	}
+	wantTests(t, res, 3)
 	for _, tr := range res.Tests {
 		if tr.Status != result.Passed {
 			t.Errorf("%s: %s: %s", tr.Name, tr.Status, tr.Message)

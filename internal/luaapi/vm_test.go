@@ -24,6 +24,15 @@ func runGuestFile(t *testing.T, name string) *result.File {
 	return res
 }
 
+// wantTests fails t unless the file ran exactly n tests: a file cut
+// short runs fewer.
+func wantTests(t *testing.T, res *result.File, n int) {
+	t.Helper()
+	if len(res.Tests) != n {
+		t.Fatalf("%d tests ran, want %d", len(res.Tests), n)
+	}
+}
+
 // runGuestFileIn is runGuestFile that also returns the scratch root the
 // file's VMs ran under.
 func runGuestFileIn(t *testing.T, name string) (*result.File, string) {
@@ -88,9 +97,7 @@ func plainProfileConfig(t *testing.T) *config.Config {
 // snapshots keep working, and guest_os = "linux" keeps ours.
 func TestGuestRebootShutsDownWithoutGuestOS(t *testing.T) {
 	res, _ := runGuestFileWith(t, plainProfileConfig(t), "reboot_plain.test.lua")
-	if len(res.Tests) != 4 {
-		t.Fatalf("%d tests ran", len(res.Tests))
-	}
+	wantTests(t, res, 4)
 }
 
 func TestLifecycleOnARealGuest(t *testing.T) {
@@ -128,48 +135,36 @@ func TestProcessesWorkersSyscallsOnARealGuest(t *testing.T) {
 
 func TestSingleThreadedWorkersOnARealGuest(t *testing.T) {
 	res := runGuestFile(t, "worker.test.lua")
-	if len(res.Tests) != 7 {
-		t.Fatalf("%d tests ran, want 7", len(res.Tests))
-	}
+	wantTests(t, res, 7)
 }
 
 // An image without provium-worker beside the agent still gets workers.
 func TestWorkerWithoutExecutorInTheImage(t *testing.T) {
 	res := runGuestFile(t, "worker_bare.test.lua")
-	if len(res.Tests) != 1 {
-		t.Fatalf("%d tests ran, want 1", len(res.Tests))
-	}
+	wantTests(t, res, 1)
 }
 
 // vm:syscall runs on a thread that ends with the call, a batch on one
 // thread for all its items (as upstream's agent, which real suites expect).
 func TestAgentSyscallThreadsOnARealGuest(t *testing.T) {
 	res := runGuestFile(t, "callthreads.test.lua")
-	if len(res.Tests) != 6 {
-		t.Fatalf("%d tests ran, want 6", len(res.Tests))
-	}
+	wantTests(t, res, 6)
 }
 
 func TestCorpusSemanticsOnARealGuest(t *testing.T) {
 	res := runGuestFile(t, "corpus.test.lua")
-	if len(res.Tests) != 4 {
-		t.Fatalf("%d tests ran, want 4", len(res.Tests))
-	}
+	wantTests(t, res, 4)
 }
 
 func TestInFlightOpsFailWhenTheGuestGoesOnARealGuest(t *testing.T) {
 	res := runGuestFile(t, "inflight.test.lua")
-	if len(res.Tests) != 4 {
-		t.Fatalf("%d tests ran, want 4", len(res.Tests))
-	}
+	wantTests(t, res, 4)
 	logTests(t, res)
 }
 
 func TestAgentCommandLineOnARealGuest(t *testing.T) {
 	res := runGuestFile(t, "agentcli.test.lua")
-	if len(res.Tests) != 2 {
-		t.Fatalf("%d tests ran, want 2", len(res.Tests))
-	}
+	wantTests(t, res, 2)
 	logTests(t, res)
 }
 
@@ -192,16 +187,12 @@ func TestPowerButtonOnARealGuest(t *testing.T) {
 // worker has the signal dispositions of upstream's (Rust) worker.
 func TestWorkerLifeAndSignalsOnARealGuest(t *testing.T) {
 	res := runGuestFile(t, "worker_life.test.lua")
-	if len(res.Tests) != 5 {
-		t.Fatalf("%d tests ran, want 5", len(res.Tests))
-	}
+	wantTests(t, res, 5)
 }
 
 // vm:write_file and push_file create a file with one open carrying its
 // mode and chmod only where the umask cleared bits (watched with inotify).
 func TestWriteFileCreatesWithoutChmodOnARealGuest(t *testing.T) {
 	res := runGuestFile(t, "write_mode.test.lua")
-	if len(res.Tests) != 3 {
-		t.Fatalf("%d tests ran, want 3", len(res.Tests))
-	}
+	wantTests(t, res, 3)
 }
